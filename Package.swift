@@ -1,0 +1,40 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "xdpfwd",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "xdpfwd", targets: ["xdpfwd"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // The only C a Swift file touches: a prefixed shim over libbpf and the
+        // kernel/user header shared with bpf/.
+        .target(
+            name: "CXDP",
+            linkerSettings: [.linkedLibrary("bpf"), .linkedLibrary("elf"), .linkedLibrary("z")]
+        ),
+        // Rule model and parsing: pure Swift, shared by every data path.
+        .target(name: "RuleModel"),
+        // BPF object (built from bpf/ by the plugin), maps, links, pinning.
+        .target(
+            name: "XDPLoader",
+            dependencies: ["CXDP", "RuleModel"],
+            plugins: ["BPFEmbedPlugin"]
+        ),
+        .executableTarget(
+            name: "xdpfwd",
+            dependencies: [
+                "XDPLoader", "RuleModel",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // Compiles bpf/*.bpf.c with the toolchain's clang and embeds the object.
+        .plugin(name: "BPFEmbedPlugin", capability: .buildTool()),
+        .testTarget(name: "RuleModelTests", dependencies: ["RuleModel"]),
+        .testTarget(name: "XDPLoaderTests", dependencies: ["XDPLoader", "RuleModel", "CXDP"]),
+    ]
+)

@@ -1,0 +1,191 @@
+/*
+ * xdpfwd_kern_user.h: every BPF map key, value and constant that the data
+ * plane (bpf/) and the control plane (Sources/CXDP, Swift) share. One
+ * definition, so the two sides cannot disagree on a layout; the static
+ * asserts at the bottom pin every size.
+ *
+ * All addresses and ports are stored in network byte order, exactly as they
+ * appear on the wire, so the data plane never byte-swaps on the hot path.
+ */
+#ifndef XDPFWD_KERN_USER_H
+#define XDPFWD_KERN_USER_H
+
+#include <linux/types.h>
+
+/* Map sizes. */
+#define XDPFWD_MAX_RULES   131072  /* forwarding rules (listen endpoints) */
+#define XDPFWD_MAX_FLOWS   262144  /* conntrack entries; each flow uses two */
+#define XDPFWD_MAX_IFACES  64      /* interfaces xdpfwd is attached to */
+
+/* A rule: (protocol, listen address, listen port) -> backend. */
+struct xdpfwd_rule_key {
+	__u8   proto;        /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8   pad[3];
+	__be32 addr;         /* listen IPv4 address */
+	__be16 port;         /* listen port */
+	__u16  pad2;
+};
+
+enum xdpfwd_snat_mode {
+	XDPFWD_SNAT_AUTO  = 0, /* source = egress interface's IPv4 address */
+	XDPFWD_SNAT_NONE  = 1, /* DNAT only: client address reaches the backend */
+	XDPFWD_SNAT_FIXED = 2, /* source = rule.snat_addr */
+};
+
+struct xdpfwd_rule {
+	__be32 backend_addr;
+	__be16 backend_port;
+	__u8   snat_mode;    /* enum xdpfwd_snat_mode */
+	__u8   flags;        /* reserved, 0 */
+	__be32 snat_addr;    /* used when snat_mode == XDPFWD_SNAT_FIXED */
+	__u32  rule_id;      /* slot in the rule_stats map, < XDPFWD_MAX_RULES */
+};
+
+/* A packet's L4 tuple as it appears on the wire. */
+struct xdpfwd_flow_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8   proto;
+	__u8   pad[3];
+};
+
+enum xdpfwd_direction {
+	XDPFWD_DIR_FORWARD = 0, /* client -> backend */
+	XDPFWD_DIR_REPLY   = 1, /* backend -> client */
+};
+
+enum xdpfwd_ct_state {
+	XDPFWD_CT_UDP         = 0,
+	XDPFWD_CT_TCP_OPENING = 1, /* seen one direction only */
+	XDPFWD_CT_TCP_EST     = 2, /* seen both directions */
+	XDPFWD_CT_TCP_FIN     = 3, /* FIN seen in either direction */
+	XDPFWD_CT_TCP_RST     = 4, /* RST seen: the flow is over */
+};
+
+/*
+ * A conntrack entry. Each flow has two: one keyed by the client's tuple
+ * (direction FORWARD) and one keyed by the backend's reply tuple (REPLY).
+ * Each says what to rewrite the packet's tuple to. The twin entry's key is
+ * the reverse of this entry's rewrite tuple.
+ */
+struct xdpfwd_flow {
+	__be32 new_saddr;
+	__be32 new_daddr;
+	__be16 new_sport;
+	__be16 new_dport;
+	__u32  rule_id;
+	__u8   direction;      /* enum xdpfwd_direction */
+	__u8   state;          /* enum xdpfwd_ct_state */
+	__u8   nh_valid;       /* cached next hop below is usable */
+	__u8   pad;
+	__u32  nh_ifindex;     /* egress interface of the cached next hop */
+	__u64  created_ns;     /* bpf_ktime_get_coarse_ns() at creation */
+	__u64  last_seen_ns;   /* refreshed at most every XDPFWD_TOUCH_NS */
+	__u64  nh_refreshed_ns;
+	__u8   nh_dmac[6];
+	__u8   nh_smac[6];
+	__u32  pad2;
+};
+
+/* Interfaces xdpfwd is attached to, keyed by ifindex. */
+enum xdpfwd_attach_mode {
+	XDPFWD_MODE_NATIVE  = 1,
+	XDPFWD_MODE_GENERIC = 2,
+};
+
+struct xdpfwd_iface {
+	__be32 ipv4_addr;        /* SNAT source for flows leaving here; 0: none */
+	__u32  ifindex;
+	__u8   mode;             /* enum xdpfwd_attach_mode */
+	__u8   prev_forwarding;  /* IPv4 forwarding sysctl before attach */
+	__u8   created_clsact;   /* attach created the clsact qdisc */
+	__u8   pad;
+	__u32  pad2;
+	__u64  attached_unix;    /* wall-clock seconds of attach */
+};
+
+/* Tunables, one entry at index 0. Zero fields mean the defaults below. */
+struct xdpfwd_config {
+	__u16 snat_port_min;     /* first SNAT source port (host order) */
+	__u16 snat_port_max;     /* last SNAT source port (host order) */
+	__u32 timeout_tcp_opening; /* seconds */
+	__u32 timeout_tcp_est;
+	__u32 timeout_tcp_fin;
+	__u32 timeout_tcp_rst;
+	__u32 timeout_udp;
+};
+
+#define XDPFWD_DEFAULT_SNAT_PORT_MIN   1024
+#define XDPFWD_DEFAULT_SNAT_PORT_MAX   65535
+/* RFC 5382 REQ-5: established idle timeout no less than 2 h 4 min. */
+#define XDPFWD_DEFAULT_TIMEOUT_TCP_EST     7440
+/* RFC 5382: transitory states no less than 4 min. */
+#define XDPFWD_DEFAULT_TIMEOUT_TCP_OPENING 240
+#define XDPFWD_DEFAULT_TIMEOUT_TCP_FIN     120
+#define XDPFWD_DEFAULT_TIMEOUT_TCP_RST     10
+/* RFC 4787 REQ-5: UDP mapping timer no less than 2 min. */
+#define XDPFWD_DEFAULT_TIMEOUT_UDP         120
+
+/* Write last_seen / refresh the next hop at most this often. */
+#define XDPFWD_TOUCH_NS        1000000000ULL
+#define XDPFWD_NH_REFRESH_NS   1000000000ULL
+/* How many SNAT ports a new flow probes before giving up. */
+#define XDPFWD_PORT_PROBES     32
+
+/* Per-rule counters (per CPU), indexed by rule_id. */
+struct xdpfwd_rule_stats {
+	__u64 fwd_packets;
+	__u64 fwd_bytes;
+	__u64 reply_packets;
+	__u64 reply_bytes;
+};
+
+/* Global counters (per CPU), indexed by enum xdpfwd_stat. */
+enum xdpfwd_stat {
+	XDPFWD_STAT_RX = 0,             /* every packet the program saw */
+	XDPFWD_STAT_VERDICT_PASS,
+	XDPFWD_STAT_VERDICT_DROP,
+	XDPFWD_STAT_VERDICT_TX,
+	XDPFWD_STAT_VERDICT_REDIRECT,
+	XDPFWD_STAT_PASS_NOT_IPV4,      /* not IPv4 over Ethernet */
+	XDPFWD_STAT_PASS_NOT_TCP_UDP,   /* IPv4 but another protocol */
+	XDPFWD_STAT_PASS_MALFORMED,     /* truncated or invalid headers */
+	XDPFWD_STAT_PASS_FRAGMENT,      /* IPv4 fragments */
+	XDPFWD_STAT_PASS_NO_RULE,       /* no flow and no rule: not ours */
+	XDPFWD_STAT_PASS_TTL,           /* TTL <= 1: the kernel sends ICMP */
+	XDPFWD_STAT_PASS_NO_ROUTE,      /* FIB has no usable route */
+	XDPFWD_STAT_PASS_FWD_DISABLED,  /* IPv4 forwarding off on ingress */
+	XDPFWD_STAT_PASS_SLOWPATH,      /* translated, sent via TC to resolve the neighbour */
+	XDPFWD_STAT_DROP_PORTS_EXHAUSTED, /* no free SNAT port for a new flow */
+	XDPFWD_STAT_DROP_NO_SNAT_ADDR,  /* egress interface has no IPv4 address */
+	XDPFWD_STAT_DROP_FLOW_TABLE,    /* conntrack insert failed */
+	XDPFWD_STAT_DROP_MTU,           /* translated packet exceeds egress MTU */
+	XDPFWD_STAT_DROP_NO_META,       /* driver lacks XDP metadata for the slow path */
+	XDPFWD_STAT_DROP_FLOW_CLASH,    /* DNAT-only reply tuple owned by another flow */
+	XDPFWD_STAT_FLOW_NEW,           /* conntrack flows created */
+	XDPFWD_STAT_FLOW_EXPIRED,       /* expired entries found and replaced */
+	XDPFWD_STAT_TC_SLOWPATH_REDIRECT, /* TC program redirected via neighbour */
+	XDPFWD_STAT_MAX,
+};
+
+/* XDP metadata that asks the TC program to redirect via neighbour lookup. */
+#define XDPFWD_META_MAGIC 0x58444657u /* "XDFW" */
+struct xdpfwd_meta {
+	__u32 magic;
+	__u32 ifindex;
+};
+
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+_Static_assert(sizeof(struct xdpfwd_rule_key) == 12, "rule key layout");
+_Static_assert(sizeof(struct xdpfwd_rule) == 16, "rule layout");
+_Static_assert(sizeof(struct xdpfwd_flow_key) == 16, "flow key layout");
+_Static_assert(sizeof(struct xdpfwd_flow) == 64, "flow layout");
+_Static_assert(sizeof(struct xdpfwd_iface) == 24, "iface layout");
+_Static_assert(sizeof(struct xdpfwd_config) == 24, "config layout");
+_Static_assert(sizeof(struct xdpfwd_rule_stats) == 32, "rule stats layout");
+_Static_assert(sizeof(struct xdpfwd_meta) == 8, "meta layout");
+#endif
+
+#endif /* XDPFWD_KERN_USER_H */
