@@ -1,0 +1,220 @@
+#!/usr/bin/env bash
+# Three-namespace test lab for xdpfwd.
+#
+#   scripts/lab.sh up | down | status
+#   scripts/lab.sh exec client|fwd|backend CMD...
+#
+#   $P-client              $P-fwd                    $P-backend
+#   c0 198.18.0.2/24 <---> f0 198.18.0.1/24
+#                          f1 198.18.1.1/24 <------> b0 198.18.1.2/24
+#                                                       198.18.1.3/24
+#
+# P is $XDPFWD_LAB_PREFIX (default xfl), so concurrent labs do not collide.
+# Only addresses from 198.18.0.0/15 are used, and only inside the lab's own
+# namespaces; the root namespace gets no address, route or link.
+#
+# The lab mounts its own bpffs at /run/xdpfwd-lab/$P/bpf: `ip netns exec`
+# remounts /sys, so pins under /sys/fs/bpf would vanish after each command.
+# `lab.sh exec fwd` exports XDPFWD_PIN_DIR pointing into it.
+#
+# veth quirks handled here (see docs in /work/shared/PLATFORM.md):
+#   - c0 and b0 receive frames that XDP redirects out of f0/f1; a veth delivers
+#     those only if the receiving end has NAPI, so GRO is switched on there.
+#   - c0 and b0 are the senders; tx checksum offload is switched off so that
+#     redirected packets carry complete checksums.
+#
+# This file can also be sourced (by e2e.sh, demo.sh) for the names and the
+# lab_* functions; sourcing does nothing by itself.
+
+LAB_PREFIX=${XDPFWD_LAB_PREFIX:-xfl}
+NS_CLIENT=$LAB_PREFIX-client
+NS_FWD=$LAB_PREFIX-fwd
+NS_BACKEND=$LAB_PREFIX-backend
+LAB_RUN_DIR=/run/xdpfwd-lab/$LAB_PREFIX
+LAB_BPFFS=$LAB_RUN_DIR/bpf
+LAB_PIN_DIR=$LAB_BPFFS/xdpfwd
+
+CLIENT_ADDR=198.18.0.2
+FWD_CLIENT_SIDE_ADDR=198.18.0.1
+FWD_BACKEND_SIDE_ADDR=198.18.1.1
+BACKEND_ADDR=198.18.1.2
+BACKEND_ADDR2=198.18.1.3
+
+lab_log() { echo "lab: $*" >&2; }
+
+lab_ns_exists() { [[ -e /run/netns/$1 ]]; }
+
+lab_is_mounted() { mountpoint -q "$1" 2>/dev/null; }
+
+# lab_node_ns NODE -> namespace name
+lab_node_ns() {
+    case "$1" in
+    client) echo "$NS_CLIENT" ;;
+    fwd) echo "$NS_FWD" ;;
+    backend) echo "$NS_BACKEND" ;;
+    *) lab_log "unknown node '$1' (client|fwd|backend)"; return 64 ;;
+    esac
+}
+
+# Run a command in a node's namespace. The fwd node gets XDPFWD_PIN_DIR.
+lab_exec() {
+    local ns
+    ns=$(lab_node_ns "$1") || return
+    shift
+    if [[ $ns == "$NS_FWD" ]]; then
+        XDPFWD_PIN_DIR=$LAB_PIN_DIR ip netns exec "$ns" "$@"
+    else
+        ip netns exec "$ns" "$@"
+    fi
+}
+
+# Quiet per-namespace sysctl.
+_lab_sysctl() { ip netns exec "$1" sysctl -q -w "$2" >/dev/null; }
+
+lab_up() {
+    if lab_ns_exists "$NS_CLIENT" || lab_ns_exists "$NS_FWD" || lab_ns_exists "$NS_BACKEND"; then
+        lab_log "lab '$LAB_PREFIX' already (partly) exists; run 'down' first"
+        return 1
+    fi
+    # On any failure part-way, leave nothing behind. (set -e works in the
+    # subshell only because its status is not tested directly.)
+    local rc
+    (
+        set -e
+        _lab_build
+    )
+    rc=$?
+    if ((rc != 0)); then
+        lab_log "setup failed; tearing down"
+        lab_down
+        return 1
+    fi
+    lab_topology
+}
+
+_lab_build() {
+    local ns
+    for ns in "$NS_CLIENT" "$NS_FWD" "$NS_BACKEND"; do
+        ip netns add "$ns"
+        ip -n "$ns" link set lo up
+        # IPv4 only: no router solicitations or DAD noise in the counters.
+        _lab_sysctl "$ns" net.ipv6.conf.all.disable_ipv6=1
+        _lab_sysctl "$ns" net.ipv6.conf.default.disable_ipv6=1
+    done
+
+    # Create each pair inside a lab namespace: no name ever exists in root.
+    ip -n "$NS_CLIENT" link add c0 type veth peer name f0 netns "$NS_FWD"
+    ip -n "$NS_BACKEND" link add b0 type veth peer name f1 netns "$NS_FWD"
+
+    ip -n "$NS_CLIENT" addr add "$CLIENT_ADDR/24" dev c0
+    ip -n "$NS_FWD" addr add "$FWD_CLIENT_SIDE_ADDR/24" dev f0
+    ip -n "$NS_FWD" addr add "$FWD_BACKEND_SIDE_ADDR/24" dev f1
+    ip -n "$NS_BACKEND" addr add "$BACKEND_ADDR/24" dev b0
+    ip -n "$NS_BACKEND" addr add "$BACKEND_ADDR2/24" dev b0
+
+    # Senders: complete checksums in software. Receivers of redirected
+    # frames: GRO gives the veth NAPI, without which they sit in the ring.
+    ip netns exec "$NS_CLIENT" ethtool -K c0 tx off gro on >/dev/null
+    ip netns exec "$NS_BACKEND" ethtool -K b0 tx off gro on >/dev/null
+
+    ip -n "$NS_CLIENT" link set c0 up
+    ip -n "$NS_FWD" link set f0 up
+    ip -n "$NS_FWD" link set f1 up
+    ip -n "$NS_BACKEND" link set b0 up
+
+    ip -n "$NS_CLIENT" route add default via "$FWD_CLIENT_SIDE_ADDR"
+    # Needed for --snat none: replies to the client address go to the forwarder.
+    ip -n "$NS_BACKEND" route add default via "$FWD_BACKEND_SIDE_ADDR"
+
+    mkdir -p "$LAB_BPFFS"
+    lab_is_mounted "$LAB_BPFFS" || mount -t bpf bpf "$LAB_BPFFS"
+}
+
+# Kill what still runs inside the lab namespaces (by pid), remove them and
+# the bpffs mount. Idempotent.
+lab_down() {
+    local ns pids
+    for ns in "$NS_CLIENT" "$NS_FWD" "$NS_BACKEND"; do
+        lab_ns_exists "$ns" || continue
+        pids=$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')
+        if [[ -n ${pids// /} ]]; then
+            # shellcheck disable=SC2086
+            kill $pids 2>/dev/null
+            sleep 0.2
+            # shellcheck disable=SC2086
+            kill -9 $pids 2>/dev/null
+        fi
+        ip netns del "$ns" 2>/dev/null || lab_log "could not delete namespace $ns"
+    done
+    if lab_is_mounted "$LAB_BPFFS"; then
+        umount "$LAB_BPFFS" || umount -l "$LAB_BPFFS" || lab_log "could not unmount $LAB_BPFFS"
+    fi
+    [[ -d $LAB_BPFFS ]] && rmdir "$LAB_BPFFS" 2>/dev/null
+    [[ -d $LAB_RUN_DIR ]] && rmdir "$LAB_RUN_DIR" 2>/dev/null
+    rmdir /run/xdpfwd-lab 2>/dev/null
+    return 0
+}
+
+lab_topology() {
+    cat <<EOF
+lab '$LAB_PREFIX' is up:
+
+  $NS_CLIENT           $NS_FWD                     $NS_BACKEND
+  c0 $CLIENT_ADDR/24 <--> f0 $FWD_CLIENT_SIDE_ADDR/24
+                          f1 $FWD_BACKEND_SIDE_ADDR/24 <---> b0 $BACKEND_ADDR/24
+                                                        $BACKEND_ADDR2/24
+  client default via $FWD_CLIENT_SIDE_ADDR, backend default via $FWD_BACKEND_SIDE_ADDR
+  bpffs for pins: $LAB_BPFFS  (XDPFWD_PIN_DIR=$LAB_PIN_DIR)
+
+  run in a node:  scripts/lab.sh exec fwd xdpfwd status
+EOF
+}
+
+lab_status() {
+    local ns any=0
+    for ns in "$NS_CLIENT" "$NS_FWD" "$NS_BACKEND"; do
+        if lab_ns_exists "$ns"; then
+            any=1
+            echo "== $ns"
+            ip -n "$ns" -br addr show | grep -v '^lo '
+            ip -n "$ns" link show | grep -o 'prog/xdp[^ ]* id [0-9]*\|xdp[a-z]* id [0-9]*' | sed 's/^/   xdp: /'
+            ip -n "$ns" route show | sed 's/^/   route: /'
+        else
+            echo "== $ns: absent"
+        fi
+    done
+    if lab_is_mounted "$LAB_BPFFS"; then
+        echo "== bpffs mounted at $LAB_BPFFS"
+    else
+        echo "== bpffs not mounted"
+    fi
+    ((any))
+}
+
+lab_usage() {
+    echo "usage: lab.sh up|down|status|exec client|fwd|backend CMD..." >&2
+    return 64
+}
+
+lab_main() {
+    if ((EUID != 0)); then
+        lab_log "must run as root"
+        return 1
+    fi
+    case "${1:-}" in
+    up) lab_up ;;
+    down) lab_down ;;
+    status) lab_status ;;
+    exec)
+        (($# >= 3)) || { lab_usage; return; }
+        shift
+        lab_exec "$@"
+        ;;
+    *) lab_usage ;;
+    esac
+}
+
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+    set -uo pipefail
+    lab_main "$@"
+fi
