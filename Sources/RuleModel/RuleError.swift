@@ -1,0 +1,113 @@
+/// Everything that can be wrong with a rule or one of its fields.
+///
+/// Each description is one line that names the offending input and says
+/// what was expected, fit for a CLI's "error: ..." line.
+public enum RuleError: Error, Hashable, Sendable {
+    /// Not a strict dotted quad. `endpoint` is the whole "ADDR:PORT" when the address came from one.
+    case invalidAddress(String, in: String?)
+    /// Not a decimal 1-65535, in the given "ADDR:PORT".
+    case invalidPort(String, in: String)
+    /// "ADDR:PORT" without the colon.
+    case missingPort(String)
+    /// "ADDR:PORT" with nothing before the colon.
+    case missingAddress(String)
+    /// An IPv6 endpoint: a later issue.
+    case ipv6NotSupported(String)
+    case unknownProtocol(String)
+    /// Not "auto", "none" or an IPv4 address.
+    case invalidSNAT(String)
+    /// A rule built from values (not parsed) with port 0.
+    case zeroPort(AddressRole)
+    case unusableAddress(AddressRole, IPv4Address, UnusableAddressKind)
+    /// Listen and backend are the same endpoint.
+    case listenIsBackend(Endpoint)
+}
+
+extension RuleError: CustomStringConvertible {
+    public var description: String {
+        switch self {
+        case .invalidAddress(let string, let endpoint?):
+            "invalid IPv4 address \(quoted(string)) in \(quoted(endpoint)): \(Self.expectedAddress)"
+        case .invalidAddress(let string, nil):
+            "invalid IPv4 address \(quoted(string)): \(Self.expectedAddress)"
+        case .invalidPort(let port, let endpoint):
+            "invalid port \(quoted(port)) in \(quoted(endpoint)): \(Self.expectedPort(port))"
+        case .missingPort(let string):
+            "missing port in \(quoted(string)): expected ADDRESS:PORT, like 198.18.0.1:8080"
+        case .missingAddress(let string):
+            "missing address in \(quoted(string)): expected ADDRESS:PORT, like 198.18.0.1:8080"
+        case .ipv6NotSupported(let string):
+            "IPv6 endpoint \(quoted(string)) is not supported yet: expected IPv4 ADDRESS:PORT"
+        case .unknownProtocol(let string):
+            "unknown protocol \(quoted(string)): expected tcp or udp"
+        case .invalidSNAT(let string):
+            "invalid SNAT \(quoted(string)): expected auto, none or an IPv4 address"
+        case .zeroPort(let role):
+            "\(role.label) port 0 is invalid: ports are 1-65535"
+        case .unusableAddress(let role, let address, let kind):
+            "\(role.label) address \(address) is \(kind.phrase): \(kind.reason(for: role))"
+        case .listenIsBackend(let endpoint):
+            "listen and backend are both \(endpoint): a rule cannot forward to itself"
+        }
+    }
+
+    static let expectedAddress = "expected four decimal numbers 0-255 without leading zeros, like 198.18.0.1"
+
+    static func expectedPort(_ port: String) -> String {
+        if !port.isEmpty && port.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) {
+            return port.count > 1 && port.hasPrefix("0")
+                ? "ports are 1-65535, without leading zeros" : "ports are 1-65535"
+        }
+        return "expected a decimal number 1-65535"
+    }
+}
+
+/// The input between double quotes, with control characters and quotes
+/// escaped so a hostile string cannot break the one-line message.
+func quoted(_ string: String) -> String {
+    var result = "\""
+    for scalar in string.unicodeScalars {
+        switch scalar {
+        case "\"": result += "\\\""
+        case "\\": result += "\\\\"
+        default:
+            if scalar.properties.generalCategory == .control {
+                result += "\\u{\(String(scalar.value, radix: 16))}"
+            } else {
+                result.unicodeScalars.append(scalar)
+            }
+        }
+    }
+    return result + "\""
+}
+
+extension AddressRole {
+    var label: String {
+        switch self {
+        case .listen: "listen"
+        case .backend: "backend"
+        case .snat: "SNAT"
+        }
+    }
+}
+
+extension UnusableAddressKind {
+    var phrase: String {
+        switch self {
+        case .unspecified: "unspecified"
+        case .loopback: "loopback"
+        case .multicast: "multicast"
+        case .broadcast: "the broadcast address"
+        case .reserved: "reserved (240.0.0.0/4)"
+        }
+    }
+
+    func reason(for role: AddressRole) -> String {
+        switch (self, role) {
+        case (.loopback, .listen): "XDP never sees it"
+        case (.loopback, _): "forwarded packets leave through a network interface and cannot reach it"
+        case (.unspecified, .listen): "expected the specific address clients connect to"
+        default: "expected a unicast address"
+        }
+    }
+}
