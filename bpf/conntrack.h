@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * conntrack.h: the flow table. Each flow has a FORWARD entry keyed by the
+ * client's tuple and a REPLY entry keyed by the backend's reply tuple; each
+ * says what to rewrite the packet's tuple to, and each one's key is the
+ * reverse of the other's rewrite tuple ("twins").
+ */
+#ifndef XDPFWD_CONNTRACK_H
+#define XDPFWD_CONNTRACK_H
+
+#include <linux/bpf.h>
+#include <linux/errno.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "xdpfwd_kern_user.h"
+#include "maps.h"
+#include "parsing.h"
+
+#define NSEC_PER_SEC 1000000000ULL
+
+/* Copy the tunables; a missing entry reads as all-defaults. */
+static __always_inline void ct_config_load(struct xdpfwd_config *cfg)
+{
+	__u32 zero = 0;
+	struct xdpfwd_config *c = bpf_map_lookup_elem(&xdpfwd_config, &zero);
+
+	if (c)
+		*cfg = *c;
+	else
+		__builtin_memset(cfg, 0, sizeof(*cfg));
+}
+
+/* Idle timeout of a state in ns; zero config fields mean the default. */
+static __always_inline __u64 ct_timeout_ns(const struct xdpfwd_config *cfg,
+					   __u8 state)
+{
+	__u32 s;
+
+	switch (state) {
+	case XDPFWD_CT_TCP_OPENING:
+		s = cfg->timeout_tcp_opening ?: XDPFWD_DEFAULT_TIMEOUT_TCP_OPENING;
+		break;
+	case XDPFWD_CT_TCP_EST:
+		s = cfg->timeout_tcp_est ?: XDPFWD_DEFAULT_TIMEOUT_TCP_EST;
+		break;
+	case XDPFWD_CT_TCP_FIN:
+		s = cfg->timeout_tcp_fin ?: XDPFWD_DEFAULT_TIMEOUT_TCP_FIN;
+		break;
+	case XDPFWD_CT_TCP_RST:
+		s = cfg->timeout_tcp_rst ?: XDPFWD_DEFAULT_TIMEOUT_TCP_RST;
+		break;
+	default:
+		s = cfg->timeout_udp ?: XDPFWD_DEFAULT_TIMEOUT_UDP;
+		break;
+	}
+	return (__u64)s * NSEC_PER_SEC;
+}
+
+/*
+ * The entry itself was seen within its state's timeout. Signed: another
+ * CPU's coarse clock may have stamped a time slightly ahead of ours.
+ */
+static __always_inline int ct_fresh(const struct xdpfwd_flow *e, __u64 now,
+				    const struct xdpfwd_config *cfg)
+{
+	return (__s64)(now - e->last_seen_ns) <= (__s64)ct_timeout_ns(cfg, e->state);
+}
+
+/* The twin's key: the reverse of this entry's rewrite tuple. */
+static __always_inline void ct_twin_key(const struct xdpfwd_flow *e, __u8 proto,
+					struct xdpfwd_flow_key *tk)
+{
+	__builtin_memset(tk, 0, sizeof(*tk));
+	tk->saddr = e->new_daddr;
+	tk->daddr = e->new_saddr;
+	tk->sport = e->new_dport;
+	tk->dport = e->new_sport;
+	tk->proto = proto;
+}
+
+/* t rewrites back to key: it really is key's twin, not a reused slot. */
+static __always_inline int ct_points_back(const struct xdpfwd_flow *t,
+					  const struct xdpfwd_flow_key *key)
+{
+	return t->new_daddr == key->saddr && t->new_saddr == key->daddr &&
+	       t->new_dport == key->sport && t->new_sport == key->dport;
+}
+
+/* Look up e's twin; NULL if it is gone or belongs to another flow now. */
+static __always_inline struct xdpfwd_flow *
+ct_twin(const struct xdpfwd_flow_key *key, const struct xdpfwd_flow *e)
+{
+	struct xdpfwd_flow_key tk;
+	struct xdpfwd_flow *t;
+
+	ct_twin_key(e, key->proto, &tk);
+	t = bpf_map_lookup_elem(&xdpfwd_flows, &tk);
+	if (t && ct_points_back(t, key))
+		return t;
+	return NULL;
+}
+
+/*
+ * A one-way stream refreshes only one of the two entries, so an entry that
+ * looks expired is still live while its twin is. The twin is only looked up
+ * on that rare path.
+ */
+static __always_inline int ct_live(const struct xdpfwd_flow_key *key,
+				   const struct xdpfwd_flow *e, __u64 now,
+				   const struct xdpfwd_config *cfg)
+{
+	struct xdpfwd_flow *t;
+
+	if (ct_fresh(e, now, cfg))
+		return 1;
+	t = ct_twin(key, e);
+	return t && ct_fresh(t, now, cfg);
+}
+
+/* Set the state in an entry and its twin. */
+static __always_inline void ct_set_state(const struct xdpfwd_flow_key *key,
+					 struct xdpfwd_flow *e, __u8 state)
+{
+	struct xdpfwd_flow *t;
+
+	e->state = state;
+	t = ct_twin(key, e);
+	if (t)
+		t->state = state;
+}
+
+/*
+ * TCP state machine. Only packets that change the state (SYN-ACK, FIN,
+ * RST, a SYN reopening a closed tuple) pay for the twin lookup.
+ */
+static __always_inline void ct_tcp_update(const struct xdpfwd_flow_key *key,
+					  struct xdpfwd_flow *e, __u8 flags)
+{
+	__u8 st = e->state, want = st;
+
+	if (flags & XDPFWD_TCP_RST) {
+		want = XDPFWD_CT_TCP_RST;
+	} else if (flags & XDPFWD_TCP_FIN) {
+		if (st != XDPFWD_CT_TCP_RST)
+			want = XDPFWD_CT_TCP_FIN;
+	} else if ((flags & (XDPFWD_TCP_SYN | XDPFWD_TCP_ACK)) == XDPFWD_TCP_SYN &&
+		   e->direction == XDPFWD_DIR_FORWARD &&
+		   (st == XDPFWD_CT_TCP_FIN || st == XDPFWD_CT_TCP_RST)) {
+		/* The client reuses a closing tuple for a new connection:
+		 * without this the new connection would keep the short
+		 * FIN/RST timeout and never reach EST. */
+		want = XDPFWD_CT_TCP_OPENING;
+	} else if (e->direction == XDPFWD_DIR_REPLY && st == XDPFWD_CT_TCP_OPENING) {
+		want = XDPFWD_CT_TCP_EST;
+	}
+	if (want != st)
+		ct_set_state(key, e, want);
+}
+
+/*
+ * Claim the reply tuple rkey for a new flow. The BPF_NOEXIST insert is the
+ * atomic claim: two CPUs can never both own one tuple. A dead occupant is
+ * deleted and the insert retried once. Returns 0 when claimed, -EEXIST when
+ * a live flow owns the tuple (or another CPU won the retry), else -errno.
+ */
+static __always_inline long ct_claim(struct xdpfwd_flow_key *rkey,
+				     const struct xdpfwd_flow *rval, __u64 now,
+				     const struct xdpfwd_config *cfg)
+{
+	struct xdpfwd_flow *old;
+	long err;
+
+	err = bpf_map_update_elem(&xdpfwd_flows, rkey, rval, BPF_NOEXIST);
+	if (err != -EEXIST)
+		return err;
+	old = bpf_map_lookup_elem(&xdpfwd_flows, rkey);
+	if (old && ct_live(rkey, old, now, cfg))
+		return -EEXIST;
+	bpf_map_delete_elem(&xdpfwd_flows, rkey);
+	return bpf_map_update_elem(&xdpfwd_flows, rkey, rval, BPF_NOEXIST);
+}
+
+/*
+ * Pick a SNAT source port: probe up to XDPFWD_PORT_PROBES consecutive ports
+ * from a random start inside [snat_port_min, snat_port_max], wrapping in the
+ * range, and claim the first free one (written to rkey->dport). Returns 0,
+ * -EEXIST when every probe hit a live flow, or another -errno.
+ */
+static __always_inline long ct_alloc_port(struct xdpfwd_flow_key *rkey,
+					  const struct xdpfwd_flow *rval, __u64 now,
+					  const struct xdpfwd_config *cfg)
+{
+	__u32 lo = cfg->snat_port_min ?: XDPFWD_DEFAULT_SNAT_PORT_MIN;
+	__u32 hi = cfg->snat_port_max ?: XDPFWD_DEFAULT_SNAT_PORT_MAX;
+	__u32 port, i;
+	long err;
+
+	/* An inverted range is a control-plane bug: fall back to defaults. */
+	if (lo > hi) {
+		lo = XDPFWD_DEFAULT_SNAT_PORT_MIN;
+		hi = XDPFWD_DEFAULT_SNAT_PORT_MAX;
+	}
+	port = lo + bpf_get_prandom_u32() % (hi - lo + 1);
+	for (i = 0; i < XDPFWD_PORT_PROBES; i++) {
+		rkey->dport = bpf_htons((__u16)port);
+		err = ct_claim(rkey, rval, now, cfg);
+		if (err != -EEXIST)
+			return err;
+		if (++port > hi)
+			port = lo;
+	}
+	return -EEXIST;
+}
+
+#endif /* XDPFWD_CONNTRACK_H */

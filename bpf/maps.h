@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * maps.h: every map of the xdpfwd data plane. Keys, values and sizes come
+ * from the shared header so the Swift control plane sees the same layouts.
+ * All maps are pinned by name: the control plane fills them, and a reload
+ * of the program keeps the flow table.
+ */
+#ifndef XDPFWD_MAPS_H
+#define XDPFWD_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "xdpfwd_kern_user.h"
+
+/* Forwarding rules: (proto, listen addr, listen port) -> backend. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct xdpfwd_rule_key);
+	__type(value, struct xdpfwd_rule);
+	__uint(max_entries, XDPFWD_MAX_RULES);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xdpfwd_rules SEC(".maps");
+
+/* Conntrack: two entries per flow (forward and reply); LRU evicts when full. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct xdpfwd_flow_key);
+	__type(value, struct xdpfwd_flow);
+	__uint(max_entries, XDPFWD_MAX_FLOWS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xdpfwd_flows SEC(".maps");
+
+/* Attached interfaces by ifindex: the SNAT address for flows leaving there. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, struct xdpfwd_iface);
+	__uint(max_entries, XDPFWD_MAX_IFACES);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xdpfwd_ifaces SEC(".maps");
+
+/* Egress interfaces we may XDP-redirect to, keyed by ifindex. */
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
+	__type(key, __u32);
+	__type(value, struct bpf_devmap_val);
+	__uint(max_entries, XDPFWD_MAX_IFACES);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xdpfwd_txports SEC(".maps");
+
+/* Tunables at index 0; zero fields select the XDPFWD_DEFAULT_* values. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct xdpfwd_config);
+	__uint(max_entries, 1);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xdpfwd_config SEC(".maps");
+
+/* Global per-CPU counters indexed by enum xdpfwd_stat. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, XDPFWD_STAT_MAX);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xdpfwd_stats SEC(".maps");
+
+/* Per-rule per-CPU packet and byte counters indexed by rule_id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct xdpfwd_rule_stats);
+	__uint(max_entries, XDPFWD_MAX_RULES);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xdpfwd_rstats SEC(".maps");
+
+#endif /* XDPFWD_MAPS_H */

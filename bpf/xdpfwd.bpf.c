@@ -1,0 +1,315 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * xdpfwd.bpf.c: entry points of the xdpfwd data plane, an XDP L4 port
+ * forwarder with full NAT (IPv4 TCP/UDP).
+ *
+ *   xdpfwd_xdp   the forwarder, attached to every forwarding interface
+ *   xdpfwd_tc    clsact ingress: finishes packets XDP passed up because the
+ *                next hop's neighbour was unresolved or its egress is not
+ *                an attached interface
+ *   xdpfwd_pass  XDP_PASS only: for veth peers, so they accept redirected
+ *                frames, and to register an rxq for BPF_PROG_TEST_RUN
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/pkt_cls.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "xdpfwd_kern_user.h"
+#include "maps.h"
+#include "parsing.h"
+#include "csum.h"
+#include "stats.h"
+#include "conntrack.h"
+#include "nat.h"
+#include "nexthop.h"
+
+/* Translate per f (TTL checked, next hop known), count, send. */
+static __always_inline int xdpfwd_send(struct xdp_md *ctx, struct pkt_info *p,
+				       const struct xdpfwd_flow *f)
+{
+	nat_rewrite(p, f);
+	stats_rule(f->rule_id, f->direction, p->len);
+	return nh_egress(ctx, p->eth, f);
+}
+
+/* A packet of a live flow: e is its entry in xdpfwd_flows. */
+static __always_inline int xdpfwd_established(struct xdp_md *ctx, struct pkt_info *p,
+					      const struct xdpfwd_flow_key *key,
+					      struct xdpfwd_flow *e, __u64 now)
+{
+	int act;
+
+	if (p->proto == IPPROTO_TCP)
+		ct_tcp_update(key, e, p->tcp_flags);
+
+	if (p->iph->ttl <= 1) {
+		/* Would expire in transit: the kernel sends time exceeded. */
+		stats_inc(XDPFWD_STAT_PASS_TTL);
+		return XDP_PASS;
+	}
+
+	/* Write the shared cache line at most once per XDPFWD_TOUCH_NS. */
+	if ((__s64)(now - e->last_seen_ns) > (__s64)XDPFWD_TOUCH_NS)
+		e->last_seen_ns = now;
+
+	act = nh_refresh(ctx, p, e, now);
+	if (act != XDPFWD_CONTINUE)
+		/* No usable route: passed or dropped untranslated. */
+		return act;
+	return xdpfwd_send(ctx, p, e);
+}
+
+/*
+ * No live flow for the packet: create one if a rule matches. `expired` says
+ * the lookup found a dead entry for this tuple, which the BPF_ANY insert of
+ * the forward entry replaces.
+ *
+ * Benign race: two CPUs creating the same forward flow at once both claim a
+ * SNAT port (two reply entries); the last forward write wins and the
+ * loser's reply entry, no longer pointed to, simply ages out.
+ */
+static __always_inline int xdpfwd_new_flow(struct xdp_md *ctx, struct pkt_info *p,
+					   const struct xdpfwd_flow_key *key, int expired,
+					   __u64 now, const struct xdpfwd_config *cfg)
+{
+	struct xdpfwd_rule_key rk = {
+		.proto = key->proto,
+		.addr = key->daddr,
+		.port = key->dport,
+	};
+	struct xdpfwd_flow_key rkey = {};
+	struct xdpfwd_flow rval = {}, fval = {};
+	struct bpf_fib_lookup fib;
+	struct xdpfwd_rule *rule;
+	struct xdpfwd_iface *ifc;
+	__be32 backend_addr, snat;
+	__be16 backend_port;
+	__u8 mode, state;
+	long rc, err;
+
+	rule = bpf_map_lookup_elem(&xdpfwd_rules, &rk);
+	if (!rule) {
+		/* Not a listen endpoint of ours: the stack's business. */
+		stats_inc(XDPFWD_STAT_PASS_NO_RULE);
+		return XDP_PASS;
+	}
+	backend_addr = rule->backend_addr;
+	backend_port = rule->backend_port;
+	mode = rule->snat_mode;
+	if (expired)
+		stats_inc(XDPFWD_STAT_FLOW_EXPIRED);
+
+	if (p->iph->ttl <= 1) {
+		/* Would expire in transit: the kernel sends time exceeded. */
+		stats_inc(XDPFWD_STAT_PASS_TTL);
+		return XDP_PASS;
+	}
+
+	rc = nh_fib_lookup(ctx, &fib, p, key->saddr, backend_addr, key->sport, backend_port);
+	if (!nh_fib_usable(rc))
+		/* No state created; the packet is untouched. */
+		return nh_fib_fail(rc);
+
+	switch (mode) {
+	case XDPFWD_SNAT_NONE:
+		snat = key->saddr;
+		break;
+	case XDPFWD_SNAT_FIXED:
+		snat = rule->snat_addr;
+		break;
+	default: /* XDPFWD_SNAT_AUTO; unknown modes behave like it */
+		ifc = bpf_map_lookup_elem(&xdpfwd_ifaces, &fib.ifindex);
+		if (!ifc || !ifc->ipv4_addr) {
+			/* No source address for this egress: the backend's
+			 * replies could not find their way back. */
+			stats_inc(XDPFWD_STAT_DROP_NO_SNAT_ADDR);
+			return XDP_DROP;
+		}
+		snat = ifc->ipv4_addr;
+		break;
+	}
+
+	if (p->proto == IPPROTO_TCP)
+		state = (p->tcp_flags & XDPFWD_TCP_RST) ? XDPFWD_CT_TCP_RST :
+							  XDPFWD_CT_TCP_OPENING;
+	else
+		state = XDPFWD_CT_UDP;
+
+	/* Reply entry: backend -> snat:P becomes listen -> client. */
+	rkey.saddr = backend_addr;
+	rkey.daddr = snat;
+	rkey.sport = backend_port;
+	rkey.proto = key->proto;
+	rval.new_saddr = key->daddr;
+	rval.new_daddr = key->saddr;
+	rval.new_sport = key->dport;
+	rval.new_dport = key->sport;
+	rval.rule_id = rule->rule_id;
+	rval.direction = XDPFWD_DIR_REPLY;
+	rval.state = state;
+	rval.created_ns = now;
+	rval.last_seen_ns = now;
+
+	if (mode == XDPFWD_SNAT_NONE) {
+		/* DNAT only: the client's port is the only candidate. */
+		rkey.dport = key->sport;
+		err = ct_claim(&rkey, &rval, now, cfg);
+		if (err == -EEXIST) {
+			/* A live flow already owns backend <-> client:port. */
+			stats_inc(XDPFWD_STAT_DROP_FLOW_CLASH);
+			return XDP_DROP;
+		}
+	} else {
+		err = ct_alloc_port(&rkey, &rval, now, cfg);
+		if (err == -EEXIST) {
+			/* Every probed port is held by a live flow. */
+			stats_inc(XDPFWD_STAT_DROP_PORTS_EXHAUSTED);
+			return XDP_DROP;
+		}
+	}
+	if (err) {
+		/* The flow table refused the insert. */
+		stats_inc(XDPFWD_STAT_DROP_FLOW_TABLE);
+		return XDP_DROP;
+	}
+
+	/* Forward entry: client -> listen becomes snat:P -> backend. */
+	fval.new_saddr = snat;
+	fval.new_daddr = backend_addr;
+	fval.new_sport = rkey.dport;
+	fval.new_dport = backend_port;
+	fval.rule_id = rval.rule_id;
+	fval.direction = XDPFWD_DIR_FORWARD;
+	fval.state = state;
+	fval.created_ns = now;
+	fval.last_seen_ns = now;
+	nh_store(&fval, &fib, rc, now);
+	if (bpf_map_update_elem(&xdpfwd_flows, key, &fval, BPF_ANY)) {
+		/* Half a flow is useless: release the claimed port. */
+		bpf_map_delete_elem(&xdpfwd_flows, &rkey);
+		stats_inc(XDPFWD_STAT_DROP_FLOW_TABLE);
+		return XDP_DROP;
+	}
+	stats_inc(XDPFWD_STAT_FLOW_NEW);
+
+	/* Translate and send with the next hop just looked up. */
+	return xdpfwd_send(ctx, p, &fval);
+}
+
+static __always_inline int xdpfwd_process(struct xdp_md *ctx)
+{
+	void *data_end = (void *)(long)ctx->data_end;
+	void *data = (void *)(long)ctx->data;
+	struct hdr_cursor nh = { .pos = data };
+	struct xdpfwd_flow_key key = {};
+	struct xdpfwd_config cfg;
+	struct pkt_info p = {};
+	struct xdpfwd_flow *e;
+	struct tcphdr *th;
+	struct udphdr *uh;
+	__u32 l4_len;
+	__u64 now;
+	int proto;
+
+	proto = parse_ethhdr(&nh, data_end, &p.eth);
+	if (proto < 0) {
+		/* Shorter than an Ethernet header. */
+		stats_inc(XDPFWD_STAT_PASS_MALFORMED);
+		return XDP_PASS;
+	}
+	if (proto != bpf_htons(ETH_P_IP)) {
+		/* ARP, IPv6, VLAN, ...: not for this forwarder (yet). */
+		stats_inc(XDPFWD_STAT_PASS_NOT_IPV4);
+		return XDP_PASS;
+	}
+
+	proto = parse_iphdr(&nh, data_end, &p.iph, &l4_len);
+	if (proto < 0) {
+		/* Bad version, ihl or tot_len: let the stack judge it. */
+		stats_inc(XDPFWD_STAT_PASS_MALFORMED);
+		return XDP_PASS;
+	}
+	if (ip_is_fragment(p.iph)) {
+		/* No L4 ports to match on: the stack reassembles. */
+		stats_inc(XDPFWD_STAT_PASS_FRAGMENT);
+		return XDP_PASS;
+	}
+
+	if (proto == IPPROTO_TCP) {
+		if (parse_tcphdr(&nh, data_end, l4_len, &th) < 0) {
+			/* Truncated TCP header or bad doff. */
+			stats_inc(XDPFWD_STAT_PASS_MALFORMED);
+			return XDP_PASS;
+		}
+		p.l4 = th;
+		p.tcp_flags = ((__u8 *)th)[13];
+		key.sport = th->source;
+		key.dport = th->dest;
+	} else if (proto == IPPROTO_UDP) {
+		if (parse_udphdr(&nh, data_end, l4_len, &uh) < 0) {
+			/* Truncated UDP header or bad length. */
+			stats_inc(XDPFWD_STAT_PASS_MALFORMED);
+			return XDP_PASS;
+		}
+		p.l4 = uh;
+		key.sport = uh->source;
+		key.dport = uh->dest;
+	} else {
+		/* ICMP and the rest: the stack's business. */
+		stats_inc(XDPFWD_STAT_PASS_NOT_TCP_UDP);
+		return XDP_PASS;
+	}
+	p.proto = proto;
+	p.len = data_end - data;
+	key.saddr = p.iph->saddr;
+	key.daddr = p.iph->daddr;
+	key.proto = proto;
+
+	now = bpf_ktime_get_coarse_ns();
+	ct_config_load(&cfg);
+	e = bpf_map_lookup_elem(&xdpfwd_flows, &key);
+	if (e && ct_live(&key, e, now, &cfg))
+		return xdpfwd_established(ctx, &p, &key, e, now);
+	return xdpfwd_new_flow(ctx, &p, &key, e != NULL, now, &cfg);
+}
+
+SEC("xdp")
+int xdpfwd_xdp(struct xdp_md *ctx)
+{
+	int act;
+
+	stats_inc(XDPFWD_STAT_RX);
+	act = xdpfwd_process(ctx);
+	stats_verdict(act);
+	return act;
+}
+
+SEC("tc")
+int xdpfwd_tc(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	struct xdpfwd_meta *meta = (void *)(long)skb->data_meta;
+
+	if ((void *)(meta + 1) > data || meta->magic != XDPFWD_META_MAGIC)
+		/* Not handed up by xdpfwd_xdp: normal stack processing. */
+		return TC_ACT_OK;
+	/* Translated by XDP; the kernel resolves the neighbour, queues the
+	 * packet meanwhile, and transmits on meta->ifindex. */
+	stats_inc(XDPFWD_STAT_TC_SLOWPATH_REDIRECT);
+	return bpf_redirect_neigh(meta->ifindex, NULL, 0, 0);
+}
+
+SEC("xdp")
+int xdpfwd_pass(struct xdp_md *ctx)
+{
+	/* Accept everything: lets a veth peer receive redirected frames. */
+	return XDP_PASS;
+}
+
+char _license[] SEC("license") = "Dual MIT/GPL";
