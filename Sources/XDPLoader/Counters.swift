@@ -1,0 +1,63 @@
+import CXDP
+import RuleModel
+
+/// Names of the global counters, in enum xdpfwd_stat order. They are the
+/// stable keys of `xdpfwd stats --json`.
+public enum GlobalCounter {
+    public static let names: [String] = [
+        "rx", "verdict_pass", "verdict_drop", "verdict_tx", "verdict_redirect",
+        "pass_not_ipv4", "pass_not_tcp_udp", "pass_malformed", "pass_fragment",
+        "pass_no_rule", "pass_ttl", "pass_no_route", "pass_fwd_disabled", "pass_slowpath",
+        "drop_ports_exhausted", "drop_no_snat_addr", "drop_flow_table", "drop_mtu",
+        "drop_no_meta", "drop_flow_clash", "flow_new", "flow_expired", "tc_slowpath_redirect",
+    ]
+}
+
+public struct DirectionCounters: Sendable, Equatable, Codable {
+    public var packets: UInt64 = 0
+    public var bytes: UInt64 = 0
+}
+
+public struct RuleCounters: Sendable {
+    public let rule: InstalledRule
+    public var forward = DirectionCounters()
+    public var reply = DirectionCounters()
+}
+
+public struct CountersSnapshot: Sendable {
+    /// Global counters by name, summed over CPUs.
+    public var global: [(name: String, value: UInt64)]
+    public var rules: [RuleCounters]
+
+    public func global(_ name: String) -> UInt64 { global.first { $0.name == name }?.value ?? 0 }
+}
+
+/// The one place counters flow back from the kernel.
+public struct CountersReader {
+    public let maps: DatapathMaps
+
+    public init(maps: DatapathMaps) {
+        precondition(GlobalCounter.names.count == Int(XDPFWD_STAT_MAX.rawValue), "counter names match enum xdpfwd_stat")
+        self.maps = maps
+    }
+
+    public func snapshot() throws -> CountersSnapshot {
+        var global: [(String, UInt64)] = []
+        for (index, name) in GlobalCounter.names.enumerated() {
+            let perCPU = try maps.stats.lookup(UInt32(index))
+            global.append((name, perCPU.reduce(0, &+)))
+        }
+        var rules: [RuleCounters] = []
+        for installed in try RuleTable(maps: maps).list() {
+            var counters = RuleCounters(rule: installed)
+            for cpu in try maps.ruleStats.lookup(installed.id) {
+                counters.forward.packets &+= cpu.fwd_packets
+                counters.forward.bytes &+= cpu.fwd_bytes
+                counters.reply.packets &+= cpu.reply_packets
+                counters.reply.bytes &+= cpu.reply_bytes
+            }
+            rules.append(counters)
+        }
+        return CountersSnapshot(global: global, rules: rules)
+    }
+}

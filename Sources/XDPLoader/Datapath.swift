@@ -1,0 +1,153 @@
+import CXDP
+import Foundation
+
+/// The maps of the data plane, typed by the shared header's structs.
+public struct DatapathMaps: Sendable {
+    public static let names = [
+        "xdpfwd_rules", "xdpfwd_flows", "xdpfwd_ifaces", "xdpfwd_txports",
+        "xdpfwd_config", "xdpfwd_stats", "xdpfwd_rstats",
+    ]
+
+    public let rules: BPFMap<xdpfwd_rule_key, xdpfwd_rule>
+    public let flows: BPFMap<xdpfwd_flow_key, xdpfwd_flow>
+    public let ifaces: BPFMap<UInt32, xdpfwd_iface>
+    public let txports: BPFMap<UInt32, DevmapValue>
+    public let config: BPFMap<UInt32, xdpfwd_config>
+    public let stats: PerCPUMap<UInt32, UInt64>
+    public let ruleStats: PerCPUMap<UInt32, xdpfwd_rule_stats>
+
+    init(open: (String) throws -> OwnedFD) throws {
+        rules = try BPFMap(fd: open("xdpfwd_rules"), name: "xdpfwd_rules")
+        flows = try BPFMap(fd: open("xdpfwd_flows"), name: "xdpfwd_flows")
+        ifaces = try BPFMap(fd: open("xdpfwd_ifaces"), name: "xdpfwd_ifaces")
+        txports = try BPFMap(fd: open("xdpfwd_txports"), name: "xdpfwd_txports")
+        config = try BPFMap(fd: open("xdpfwd_config"), name: "xdpfwd_config")
+        stats = try PerCPUMap(fd: open("xdpfwd_stats"), name: "xdpfwd_stats")
+        ruleStats = try PerCPUMap(fd: open("xdpfwd_rstats"), name: "xdpfwd_rstats")
+    }
+}
+
+/// `struct bpf_devmap_val` as far as xdpfwd uses it: the egress ifindex and
+/// no per-entry program.
+public struct DevmapValue: BitwiseCopyable, Sendable {
+    public var ifindex: UInt32
+    public var programFD: Int32
+    public init(ifindex: UInt32) { self.ifindex = ifindex; self.programFD = 0 }
+}
+
+/// Program and map handles of one data plane instance: either the pinned
+/// one that the CLI manages, or a private one for tests and benchmarks.
+public struct Datapath: Sendable {
+    public static let xdpProgramName = "xdpfwd_xdp"
+    public static let tcProgramName = "xdpfwd_tc"
+    public static let passProgramName = "xdpfwd_pass"
+
+    public let xdpProgram: OwnedFD
+    public let tcProgram: OwnedFD
+    public let maps: DatapathMaps
+
+    /// Loads the embedded object. With a layout, maps are reused from or
+    /// pinned to its directory; without one every map is private.
+    public static func load(pinnedAt layout: PinLayout? = nil) throws -> (Datapath, passProgram: OwnedFD) {
+        let object = try BPFObject.openEmbedded(pinRoot: layout?.directory)
+        try object.load()
+        let maps = try DatapathMaps { try object.mapFD($0) }
+        let datapath = Datapath(
+            xdpProgram: try object.programFD(xdpProgramName),
+            tcProgram: try object.programFD(tcProgramName),
+            maps: maps)
+        return (datapath, try object.programFD(passProgramName))
+    }
+
+    /// Opens the pinned data plane; a clear error if nothing is pinned.
+    public static func openPinned(_ layout: PinLayout) throws -> Datapath {
+        try layout.requireBPFFS()
+        guard let xdp = try layout.open(layout.xdpProgram), let tc = try layout.open(layout.tcProgram) else {
+            throw XDPFwdError.state(
+                "no xdpfwd data plane at \(layout.directory): attach an interface first (xdpfwd attach IFACE)")
+        }
+        let maps = try DatapathMaps { name in
+            guard let fd = try layout.open(layout.map(name)) else {
+                throw XDPFwdError.state("pinned map \(layout.map(name)) is missing: state is damaged (xdpfwd detach --all --purge)")
+            }
+            return fd
+        }
+        return Datapath(xdpProgram: xdp, tcProgram: tc, maps: maps)
+    }
+
+    /// Opens the pinned data plane, loading and pinning it first if absent.
+    public static func openOrLoadPinned(_ layout: PinLayout) throws -> (Datapath, loaded: Bool) {
+        try layout.createDirectory()
+        if layout.exists(layout.xdpProgram) {
+            return (try openPinned(layout), false)
+        }
+        let (datapath, _) = try load(pinnedAt: layout)
+        do {
+            try layout.pin(datapath.xdpProgram, at: layout.xdpProgram)
+            try layout.pin(datapath.tcProgram, at: layout.tcProgram)
+        } catch {
+            try? layout.unpin(layout.xdpProgram)
+            try? layout.unpin(layout.tcProgram)
+            throw error
+        }
+        return (datapath, true)
+    }
+
+    /// Removes every pin of the data plane (maps, programs). Links must be
+    /// gone first; the caller checks.
+    public static func unpinAll(_ layout: PinLayout) throws {
+        for path in [layout.xdpProgram, layout.tcProgram] + DatapathMaps.names.map(layout.map) {
+            try layout.unpin(path)
+        }
+        _ = rmdir(layout.directory)
+    }
+}
+
+/// A libbpf object opened from the embedded ELF bytes.
+final class BPFObject {
+    private let handle: OpaquePointer
+    /// The ELF object that scripts/build-bpf.sh embedded at build time.
+    static func embeddedBytes() throws -> [UInt8] {
+        guard let data = Data(base64Encoded: "\(EmbeddedBPFObject.base64)") else {
+            throw XDPFwdError.state("the embedded BPF object is not valid base64: rebuild xdpfwd")
+        }
+        return [UInt8](data)
+    }
+
+    private init(handle: OpaquePointer) { self.handle = handle }
+
+    static func openEmbedded(pinRoot: String?) throws -> BPFObject {
+        var handle: OpaquePointer? = nil
+        let bytes = try embeddedBytes()
+        cxdp_log_reset()
+        let result = bytes.withUnsafeBytes { buffer in
+            cxdp_object_open_mem(buffer.baseAddress, buffer.count, "xdpfwd", pinRoot, &handle)
+        }
+        if result < 0 {
+            throw XDPFwdError.syscall(SyscallError("bpf_object__open_mem", "xdpfwd", errno: -result, log: String(cString: cxdp_log_text())))
+        }
+        return BPFObject(handle: handle!)
+    }
+
+    func load() throws {
+        cxdp_log_reset()
+        let result = cxdp_object_load(handle)
+        if result < 0 {
+            throw XDPFwdError.syscall(SyscallError("bpf_object__load", "xdpfwd", errno: -result, log: String(cString: cxdp_log_text())))
+        }
+    }
+
+    func programFD(_ name: String) throws -> OwnedFD {
+        let fd = cxdp_object_program_fd(handle, name)
+        try check(fd, "bpf_object__find_program_by_name", name)
+        return try OwnedFD.duplicating(fd, "program \(name)")
+    }
+
+    func mapFD(_ name: String) throws -> OwnedFD {
+        let fd = cxdp_object_map_fd(handle, name)
+        try check(fd, "bpf_object__find_map_by_name", name)
+        return try OwnedFD.duplicating(fd, "map \(name)")
+    }
+
+    deinit { cxdp_object_close(handle) }
+}

@@ -1,0 +1,95 @@
+import CXDP
+import Glibc
+
+/// Where xdpfwd keeps its state in bpffs. Maps are pinned by libbpf under
+/// their own names; programs and per-interface links sit beside them.
+public struct PinLayout: Sendable {
+    public static let defaultDirectory = "/sys/fs/bpf/xdpfwd"
+    public let directory: String
+
+    public init(directory: String) throws {
+        guard !directory.isEmpty else { throw XDPFwdError.invalidArgument("--pin-dir is empty") }
+        guard directory.hasPrefix("/") else {
+            throw XDPFwdError.invalidArgument("--pin-dir \"\(directory)\" must be an absolute path")
+        }
+        guard !directory.split(separator: "/").contains("..") else {
+            throw XDPFwdError.invalidArgument("--pin-dir \"\(directory)\" must not contain \"..\"")
+        }
+        var trimmed = directory
+        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
+        self.directory = trimmed
+    }
+
+    public func map(_ name: String) -> String { "\(directory)/\(name)" }
+    public var xdpProgram: String { "\(directory)/prog_xdp" }
+    public var tcProgram: String { "\(directory)/prog_tc" }
+    public func xdpLink(ifindex: UInt32) -> String { "\(directory)/link_xdp_\(ifindex)" }
+
+    /// The pin directory (or, before it exists, its parent) must be bpffs.
+    public func requireBPFFS() throws {
+        var probe = directory
+        while !exists(probe) {
+            guard let slash = probe.lastIndex(of: "/"), probe != "/" else { break }
+            probe = slash == probe.startIndex ? "/" : String(probe[..<slash])
+        }
+        let result = cxdp_is_bpffs(probe)
+        if result < 0 {
+            throw XDPFwdError.syscall(SyscallError("statfs", probe, errno: -result))
+        }
+        if result == 0 {
+            throw XDPFwdError.state(
+                "\(probe) is not a bpffs mount: mount it first (mount -t bpf bpf /sys/fs/bpf) or choose --pin-dir on bpffs")
+        }
+    }
+
+    /// Creates the pin directory (bpffs allows mkdir) if needed.
+    public func createDirectory() throws {
+        try requireBPFFS()
+        var path = ""
+        for component in directory.split(separator: "/") {
+            path += "/" + component
+            if mkdir(path, 0o700) != 0 && errno != EEXIST {
+                throw XDPFwdError.syscall(SyscallError("mkdir", path, errno: errno))
+            }
+        }
+    }
+
+    public func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    /// Opens a pinned object, nil if the pin does not exist.
+    public func open(_ path: String) throws -> OwnedFD? {
+        let fd = cxdp_obj_get(path)
+        if fd == -ENOENT { return nil }
+        try check(fd, "bpf_obj_get", path)
+        return OwnedFD(fd)
+    }
+
+    public func pin(_ fd: OwnedFD, at path: String) throws {
+        try check(cxdp_obj_pin(fd.raw, path), "bpf_obj_pin", path)
+    }
+
+    public func unpin(_ path: String) throws {
+        if unlink(path) != 0 && errno != ENOENT {
+            throw XDPFwdError.syscall(SyscallError("unlink", path, errno: errno))
+        }
+    }
+}
+
+/// An exclusive lock on the pin directory, so two xdpfwd processes never
+/// interleave read-modify-write sequences (rule ids, attach bookkeeping).
+public final class PinDirectoryLock {
+    private let fd: Int32
+
+    public init(_ layout: PinLayout) throws {
+        fd = Glibc.open(layout.directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd < 0 { throw XDPFwdError.syscall(SyscallError("open", layout.directory, errno: errno)) }
+        while flock(fd, LOCK_EX) != 0 {
+            if errno == EINTR { continue }
+            let saved = errno
+            close(fd)
+            throw XDPFwdError.syscall(SyscallError("flock", layout.directory, errno: saved))
+        }
+    }
+
+    deinit { close(fd) }
+}

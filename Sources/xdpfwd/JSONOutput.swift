@@ -1,0 +1,72 @@
+import Foundation
+import RuleModel
+import XDPLoader
+
+/// `--json` shapes. Keys are snake_case and sorted; these are a stable
+/// interface (documented in docs/cli.md): fields may be added, never renamed.
+struct RuleJSON: Codable {
+    let id: UInt32
+    let `protocol`: String
+    let listen: String
+    let backend: String
+    let snat: String
+
+    init(_ installed: InstalledRule) {
+        id = installed.id
+        `protocol` = installed.rule.protocol.rawValue
+        listen = installed.rule.listen.description
+        backend = installed.rule.backend.description
+        snat = installed.rule.snat.description
+    }
+}
+
+struct RuleListJSON: Codable { let rules: [RuleJSON] }
+
+struct RuleStatsJSON: Codable {
+    let id: UInt32
+    let `protocol`: String
+    let listen: String
+    let backend: String
+    let snat: String
+    let forward: DirectionCounters
+    let reply: DirectionCounters
+}
+
+struct StatsJSON: Codable {
+    let global: [String: UInt64]
+    let rules: [RuleStatsJSON]
+
+    init(_ snapshot: CountersSnapshot) {
+        global = Dictionary(uniqueKeysWithValues: snapshot.global.map { ($0.name, $0.value) })
+        rules = snapshot.rules.map { counters in
+            let rule = RuleJSON(counters.rule)
+            return RuleStatsJSON(id: rule.id, protocol: rule.protocol, listen: rule.listen, backend: rule.backend,
+                                 snat: rule.snat, forward: counters.forward, reply: counters.reply)
+        }
+    }
+}
+
+struct InterfaceJSON: Codable {
+    let name: String
+    let ifindex: UInt32
+    let mode: String
+    let ipv4: String?
+    let xdp_prog_id: UInt32
+    let tc_prog_id: UInt32
+    let attached_unix: UInt64
+}
+
+struct StatusJSON: Codable {
+    let pin_dir: String
+    let loaded: Bool
+    let interfaces: [InterfaceJSON]
+    let rules: Int
+    let conntrack_entries: Int
+}
+
+func printJSON<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+    let data = try encoder.encode(value)
+    printLine(String(decoding: data, as: UTF8.self))
+}

@@ -1,0 +1,49 @@
+import ArgumentParser
+import CXDP
+import RuleModel
+import XDPLoader
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show attached interfaces, rule and flow counts.")
+
+    @OptionGroup var common: CommonOptions
+    @Flag(name: [.customShort("j"), .long], help: "Print JSON.") var json = false
+
+    func run() throws {
+        let layout = try common.layout()
+        try layout.requireBPFFS()
+        guard layout.exists(layout.xdpProgram) else {
+            if json {
+                try printJSON(StatusJSON(pin_dir: layout.directory, loaded: false, interfaces: [], rules: 0, conntrack_entries: 0))
+            } else {
+                printLine("xdpfwd: not loaded (pin dir \(layout.directory)); attach with: xdpfwd attach IFACE")
+            }
+            return
+        }
+        let datapath = try Datapath.openPinned(layout)
+        let maps = datapath.maps
+        let interfaces = try maps.ifaces.entries().map { ifindex, record in
+            var progID: UInt32 = 0, mode: UInt8 = 0, tcProg: UInt32 = 0
+            _ = cxdp_xdp_query(Int32(ifindex), &progID, &mode)
+            _ = cxdp_tc_ingress_query(Int32(ifindex), &tcProg)
+            return InterfaceJSON(
+                name: Interface.name(of: ifindex), ifindex: ifindex,
+                mode: UInt32(record.mode) == XDPFWD_MODE_NATIVE.rawValue ? "native" : "generic",
+                ipv4: record.ipv4_addr == 0 ? nil : IPv4Address(networkOrder: record.ipv4_addr).description,
+                xdp_prog_id: progID, tc_prog_id: tcProg, attached_unix: record.attached_unix)
+        }.sorted { $0.ifindex < $1.ifindex }
+        let status = StatusJSON(
+            pin_dir: layout.directory, loaded: true, interfaces: interfaces,
+            rules: try maps.rules.keys().count, conntrack_entries: try maps.flows.keys().count)
+        if json { return try printJSON(status) }
+
+        printLine("pin dir: \(status.pin_dir)")
+        if interfaces.isEmpty { printLine("interfaces: none attached") }
+        for entry in interfaces {
+            let program = entry.xdp_prog_id == 0 ? "XDP program missing!" : "xdp prog \(entry.xdp_prog_id), tc prog \(entry.tc_prog_id)"
+            printLine("  \(entry.name) (ifindex \(entry.ifindex)): \(entry.mode) XDP, \(entry.ipv4 ?? "no IPv4"), \(program)")
+        }
+        printLine("rules: \(status.rules)")
+        printLine("conntrack entries: \(status.conntrack_entries) (two per flow)")
+    }
+}
