@@ -23,6 +23,11 @@
 #   - c0 and b0 are the senders; tx checksum offload is switched off so that
 #     redirected packets carry complete checksums.
 #
+# Name lookups never leave a namespace: `ip netns exec` bind-mounts
+# /etc/netns/NS/{hosts,resolv.conf}, which the lab writes (lab names only, no
+# nameserver). Without that, servers that resolve their own address (python's
+# http.server calls getfqdn) stall for many seconds on an unreachable DNS.
+#
 # This file can also be sourced (by e2e.sh, demo.sh) for the names and the
 # lab_* functions; sourcing does nothing by itself.
 
@@ -102,6 +107,15 @@ _lab_build() {
         _lab_sysctl "$ns" net.ipv6.conf.default.disable_ipv6=1
     done
 
+    for ns in "$NS_CLIENT" "$NS_FWD" "$NS_BACKEND"; do
+        mkdir -p "/etc/netns/$ns"
+        printf '# xdpfwd lab: no nameserver, lookups fail at once\noptions timeout:1 attempts:1\n' \
+            >"/etc/netns/$ns/resolv.conf"
+        printf '127.0.0.1 localhost\n%s client\n%s fwd\n%s fwd-b\n%s backend\n%s backend2\n' \
+            "$CLIENT_ADDR" "$FWD_CLIENT_SIDE_ADDR" "$FWD_BACKEND_SIDE_ADDR" "$BACKEND_ADDR" "$BACKEND_ADDR2" \
+            >"/etc/netns/$ns/hosts"
+    done
+
     # Create each pair inside a lab namespace: no name ever exists in root.
     ip -n "$NS_CLIENT" link add c0 type veth peer name f0 netns "$NS_FWD"
     ip -n "$NS_BACKEND" link add b0 type veth peer name f1 netns "$NS_FWD"
@@ -146,6 +160,11 @@ lab_down() {
         fi
         ip netns del "$ns" 2>/dev/null || lab_log "could not delete namespace $ns"
     done
+    for ns in "$NS_CLIENT" "$NS_FWD" "$NS_BACKEND"; do
+        rm -f "/etc/netns/$ns/hosts" "/etc/netns/$ns/resolv.conf"
+        [[ -d /etc/netns/$ns ]] && rmdir "/etc/netns/$ns" 2>/dev/null
+    done
+    rmdir /etc/netns 2>/dev/null
     if lab_is_mounted "$LAB_BPFFS"; then
         umount "$LAB_BPFFS" || umount -l "$LAB_BPFFS" || lab_log "could not unmount $LAB_BPFFS"
     fi

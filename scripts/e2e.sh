@@ -1,0 +1,459 @@
+#!/usr/bin/env bash
+# End-to-end tests of xdpfwd on the three-namespace lab (scripts/lab.sh), with
+# real peers: python3 http.server, curl, socat.
+#
+#   scripts/e2e.sh [--xdpfwd PATH] [--keep-going]
+#
+# Prints one `ok - NAME` / `not ok - NAME: reason` line per case and ends with
+# `e2e: N passed, M failed`; exits 1 if any case failed. Each case is one
+# function below. Every wait and traffic loop is bounded in count and time;
+# the lab and every background server are torn down by the trap.
+#
+# Environment: XDPFWD_LAB_PREFIX (default xfe<pid>, so runs never collide),
+# XDPFWD (binary, same as --xdpfwd).
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export XDPFWD_LAB_PREFIX=${XDPFWD_LAB_PREFIX:-xfe$$}
+# shellcheck source=scripts/lab.sh
+source "$ROOT/scripts/lab.sh"
+
+XDPFWD=${XDPFWD:-}
+while (($#)); do
+    case "$1" in
+    --xdpfwd) XDPFWD=${2:?--xdpfwd needs a path}; shift 2 ;;
+    --xdpfwd=*) XDPFWD=${1#*=}; shift ;;
+    -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
+    *) echo "e2e: unknown argument '$1'" >&2; exit 64 ;;
+    esac
+done
+if [[ -z $XDPFWD ]]; then
+    XDPFWD="$(cd "$ROOT" && swift build --show-bin-path 2>/dev/null)/xdpfwd"
+fi
+XDPFWD=$(realpath -e "$XDPFWD" 2>/dev/null) || { echo "e2e: xdpfwd binary not found (use --xdpfwd PATH)" >&2; exit 1; }
+((EUID == 0)) || { echo "e2e: must run as root" >&2; exit 1; }
+for tool in ip ethtool curl socat python3 sha256sum; do
+    command -v "$tool" >/dev/null || { echo "e2e: missing $tool (run scripts/install-deps.sh)" >&2; exit 1; }
+done
+
+# Ports and rules used throughout.
+HTTP_PORT=8000        # http.server on both backend addresses
+TCP_LISTEN=$FWD_CLIENT_SIDE_ADDR:8080
+UDP_PORT=5300         # socat echo on the backend
+UDP_LISTEN=$FWD_CLIENT_SIDE_ADDR:5353
+PEER_PORT_NONE=9000   # peer-address server behind the --snat none rule
+PEER_PORT_AUTO=9001   # peer-address server behind the default-snat rule
+PEER_LISTEN_NONE=$FWD_CLIENT_SIDE_ADDR:9090
+PEER_LISTEN_AUTO=$FWD_CLIENT_SIDE_ADDR:9091
+SERVER_LIFETIME=300   # seconds; every background server is wrapped in timeout
+
+WORK=$(mktemp -d /tmp/xdpfwd-e2e.XXXXXX)
+BG_PIDS=()
+PASSED=0
+FAILED=0
+REASON=""
+
+cleanup() {
+    local pid
+    for pid in "${BG_PIDS[@]}"; do
+        kill "$pid" 2>/dev/null
+    done
+    for pid in "${BG_PIDS[@]}"; do
+        wait "$pid" 2>/dev/null
+    done
+    lab_down
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------------- helpers
+
+# xfwd ARGS...: run xdpfwd in the forwarder namespace against the lab's pins.
+xfwd() { ip netns exec "$NS_FWD" "$XDPFWD" "$@" --pin-dir "$LAB_PIN_DIR"; }
+
+# capture CMD...: run, leaving OUT, ERR (text) and RC.
+capture() {
+    "$@" >"$WORK/out" 2>"$WORK/err"
+    RC=$?
+    OUT=$(<"$WORK/out")
+    ERR=$(<"$WORK/err")
+}
+
+# fail REASON: record why the current case failed; returns 1.
+fail() { REASON=$*; return 1; }
+
+one_line() { printf '%s' "$*" | tr '\n' ' ' | cut -c1-300; }
+
+# run_case NAME FUNCTION
+run_case() {
+    REASON=""
+    if "$2"; then
+        echo "ok - $1"
+        PASSED=$((PASSED + 1))
+    else
+        echo "not ok - $1: $(one_line "${REASON:-failed}")"
+        FAILED=$((FAILED + 1))
+    fi
+}
+
+# background NS LOGFILE CMD...: start a server in a namespace, bounded in time.
+background() {
+    local ns=$1 log=$2
+    shift 2
+    ip netns exec "$ns" timeout "$SERVER_LIFETIME" "$@" >"$log" 2>&1 &
+    BG_PIDS+=($!)
+}
+
+# wait_tcp NS ADDR PORT: wait up to 5 s for a TCP listener.
+wait_tcp() {
+    local i
+    for ((i = 0; i < 50; i++)); do
+        ip netns exec "$1" timeout 1 bash -c "exec 3<>/dev/tcp/$2/$3" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# wait_udp NS ADDR PORT: wait up to 5 s for a UDP socket bound to ADDR:PORT.
+wait_udp() {
+    local i
+    for ((i = 0; i < 50; i++)); do
+        ip netns exec "$1" ss -Hlun "src $2:$3" 2>/dev/null | grep -q . && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# client_curl URL OUTFILE [CURL ARGS...]: one bounded download, no retries.
+# Prints "HTTP_CODE SIZE TIME_CONNECT" (after curl's error, if any); returns
+# curl's status.
+client_curl() {
+    local url=$1 out=$2
+    shift 2
+    ip netns exec "$NS_CLIENT" curl -sS --max-time 30 --connect-timeout 5 "$@" \
+        -o "$out" -w '%{http_code} %{size_download} %{time_connect}' "$url" 2>&1
+}
+
+# udp_request PAYLOAD: one UDP datagram from the client to the UDP rule,
+# prints the reply (bounded: 3 s).
+udp_request() {
+    printf '%s\n' "$1" | ip netns exec "$NS_CLIENT" timeout 5 \
+        socat -T3 - "UDP4:$UDP_LISTEN" 2>/dev/null
+}
+
+# udp_works N: N requests with distinct payloads must all be echoed.
+udp_works() {
+    local i token reply
+    for ((i = 1; i <= $1; i++)); do
+        token="xdpfwd-e2e-$$-$i-$RANDOM"
+        reply=$(udp_request "$token")
+        [[ $reply == "$token" ]] || { fail "request $i: sent '$token', got '$(one_line "$reply")'"; return 1; }
+    done
+}
+
+# peer_of LISTEN: connect from the client, print what the peer-address
+# server saw as our address.
+peer_of() {
+    ip netns exec "$NS_CLIENT" timeout 5 socat -T3 - "TCP4:$1" </dev/null 2>&1
+}
+
+# json_check PYTHON_EXPR: evaluate against JSON on stdin (as `d`); the
+# expression's value (True/False) decides; errors print to stdout.
+json_check() {
+    python3 -c '
+import json, sys
+try:
+    d = json.load(sys.stdin)
+except Exception as e:
+    print("not JSON: %s" % e); sys.exit(2)
+def rules(d):
+    r = d.get("rules", d) if isinstance(d, dict) else d
+    return r if isinstance(r, list) else []
+def rule(d, proto, listen):
+    for r in rules(d):
+        if str(r.get("protocol", "")).lower() == proto and r.get("listen") == listen:
+            return r
+    return None
+try:
+    ok = eval("(" + sys.argv[1] + "\n)")
+except Exception as e:
+    print("%s: %s" % (type(e).__name__, e)); sys.exit(2)
+sys.exit(0 if ok else 1)
+' "$1"
+}
+
+xdp_attached() { ip -n "$NS_FWD" link show dev "$1" 2>/dev/null | grep -q 'xdp'; }
+
+backend_requests() { grep -c '"GET ' "$WORK/http1.log" 2>/dev/null; }
+
+# ---------------------------------------------------------------- setup
+
+setup_lab() {
+    lab_up >"$WORK/lab.log" 2>&1 || { cat "$WORK/lab.log" >&2; return 1; }
+
+    mkdir -p "$WORK/www1" "$WORK/www2"
+    head -c 16M /dev/urandom >"$WORK/www1/blob"
+    head -c 4M /dev/urandom >"$WORK/www2/blob"
+    SHA1=$(sha256sum <"$WORK/www1/blob" | cut -d' ' -f1)
+    SHA2=$(sha256sum <"$WORK/www2/blob" | cut -d' ' -f1)
+
+    cat >"$WORK/peer_server.py" <<'EOF'
+# Replies to every TCP connection with the peer's address, then closes.
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(16)
+while True:
+    c, a = s.accept()
+    c.sendall((a[0] + "\n").encode())
+    c.close()
+EOF
+
+    background "$NS_BACKEND" "$WORK/http1.log" \
+        python3 -m http.server --bind "$BACKEND_ADDR" --directory "$WORK/www1" "$HTTP_PORT"
+    background "$NS_BACKEND" "$WORK/http2.log" \
+        python3 -m http.server --bind "$BACKEND_ADDR2" --directory "$WORK/www2" "$HTTP_PORT"
+    background "$NS_BACKEND" "$WORK/udp.log" \
+        socat "UDP4-LISTEN:$UDP_PORT,bind=$BACKEND_ADDR,fork,reuseaddr" EXEC:cat
+    background "$NS_BACKEND" "$WORK/peer-none.log" python3 "$WORK/peer_server.py" "$BACKEND_ADDR" "$PEER_PORT_NONE"
+    background "$NS_BACKEND" "$WORK/peer-auto.log" python3 "$WORK/peer_server.py" "$BACKEND_ADDR" "$PEER_PORT_AUTO"
+
+    wait_tcp "$NS_BACKEND" "$BACKEND_ADDR" "$HTTP_PORT" &&
+        wait_tcp "$NS_BACKEND" "$BACKEND_ADDR2" "$HTTP_PORT" &&
+        wait_tcp "$NS_BACKEND" "$BACKEND_ADDR" "$PEER_PORT_NONE" &&
+        wait_tcp "$NS_BACKEND" "$BACKEND_ADDR" "$PEER_PORT_AUTO" &&
+        wait_udp "$NS_BACKEND" "$BACKEND_ADDR" "$UDP_PORT" ||
+        { echo "e2e: backend servers did not start" >&2; return 1; }
+}
+
+# ---------------------------------------------------------------- cases
+
+# xdpfwd attach f0 f1 succeeds, both carry an XDP program, and forwarding is
+# on (bpf_fib_lookup needs it).
+case_attach() {
+    capture xfwd attach f0 f1
+    ((RC == 0)) || { fail "attach f0 f1 exit $RC: $ERR"; return; }
+    xdp_attached f0 || { fail "no xdp on f0 after attach"; return; }
+    xdp_attached f1 || { fail "no xdp on f1 after attach"; return; }
+    local f0 f1
+    f0=$(ip netns exec "$NS_FWD" sysctl -n net.ipv4.conf.f0.forwarding)
+    f1=$(ip netns exec "$NS_FWD" sysctl -n net.ipv4.conf.f1.forwarding)
+    [[ $f0 == 1 && $f1 == 1 ]] || fail "ipv4 forwarding f0=$f0 f1=$f1 after attach"
+}
+
+# status names both attached interfaces.
+case_status() {
+    capture xfwd status
+    ((RC == 0)) || { fail "status exit $RC: $ERR"; return; }
+    grep -qw f0 <<<"$OUT" && grep -qw f1 <<<"$OUT" || { fail "status does not list f0 and f1: $OUT"; return; }
+    capture xfwd status --json
+    ((RC == 0)) || { fail "status --json exit $RC: $ERR"; return; }
+    json_check 'True' <<<"$OUT" >/dev/null || fail "status --json is not JSON: $OUT"
+}
+
+# The forwarding is XDP's, not the kernel's: with the TCP and UDP rules live,
+# there is no NAT anywhere in the fwd namespace.
+case_no_kernel_nat() {
+    local nft ipt
+    if command -v nft >/dev/null; then
+        nft=$(ip netns exec "$NS_FWD" nft list ruleset 2>&1) || { fail "nft list ruleset: $nft"; return; }
+        grep -Eqi 'type nat|[sd]nat|masquerade|redirect' <<<"$nft" && { fail "nft NAT rules present: $nft"; return; }
+    fi
+    if command -v iptables-save >/dev/null; then
+        ipt=$(ip netns exec "$NS_FWD" iptables-save -t nat 2>/dev/null)
+        grep -Eq '^-A ' <<<"$ipt" && { fail "iptables nat rules present: $ipt"; return; }
+    fi
+    command -v nft >/dev/null || command -v iptables-save >/dev/null || fail "neither nft nor iptables-save installed"
+}
+
+# A 16 MB download through the TCP rule is intact; the first connection
+# succeeds without retries and without SYN retransmission (connect < 0.9 s).
+case_tcp_download() {
+    capture xfwd rule add tcp "$TCP_LISTEN" "$BACKEND_ADDR:$HTTP_PORT"
+    ((RC == 0)) || { fail "rule add exit $RC: $ERR"; return; }
+    local res code size tconn sha
+    res=$(client_curl "http://$TCP_LISTEN/blob" "$WORK/dl1") || { fail "curl failed (first connection): $res"; return; }
+    read -r code size tconn <<<"$res"
+    [[ $code == 200 ]] || { fail "HTTP $code"; return; }
+    sha=$(sha256sum <"$WORK/dl1" | cut -d' ' -f1)
+    [[ $sha == "$SHA1" ]] || { fail "sha256 mismatch: got $size bytes"; return; }
+    python3 -c "import sys; sys.exit(0 if float('$tconn') < 0.9 else 1)" ||
+        fail "connect took ${tconn}s: the first SYN was lost and retransmitted"
+}
+
+# stats --json: the TCP rule forwarded and replied, and XDP redirected.
+case_counters() {
+    capture xfwd stats --json
+    ((RC == 0)) || { fail "stats --json exit $RC: $ERR"; return; }
+    local r
+    r=$(json_check "
+rule(d, 'tcp', '$TCP_LISTEN') is not None
+and rule(d, 'tcp', '$TCP_LISTEN')['forward']['packets'] > 0
+and rule(d, 'tcp', '$TCP_LISTEN')['reply']['packets'] > 0
+and rule(d, 'tcp', '$TCP_LISTEN')['reply']['bytes'] >= 16 * 1024 * 1024
+and d['global']['verdict_redirect'] > 0" <<<"$OUT") || fail "unexpected counters ($r): $OUT"
+}
+
+# UDP through the rule: the backend's socat echoes every request.
+case_udp() {
+    capture xfwd rule add udp "$UDP_LISTEN" "$BACKEND_ADDR:$UDP_PORT"
+    ((RC == 0)) || { fail "rule add exit $RC: $ERR"; return; }
+    udp_works 5
+}
+
+# rule add on an existing listener replaces the backend: a download already
+# running finishes intact from the old backend, new connections get the new one.
+case_backend_change() {
+    local inflight res sha i
+    ip netns exec "$NS_CLIENT" timeout 40 curl -sS --max-time 35 --limit-rate 4M \
+        -o "$WORK/inflight" "http://$TCP_LISTEN/blob" 2>"$WORK/inflight.err" &
+    inflight=$!
+    # Wait (at most 5 s) until the download is under way.
+    for ((i = 0; i < 50; i++)); do
+        (($(stat -c %s "$WORK/inflight" 2>/dev/null || echo 0) > 1048576)) && break
+        sleep 0.1
+    done
+
+    capture xfwd rule add tcp "$TCP_LISTEN" "$BACKEND_ADDR2:$HTTP_PORT"
+    ((RC == 0)) || { wait "$inflight"; fail "rule add (replace) exit $RC: $ERR"; return; }
+    res=$(client_curl "http://$TCP_LISTEN/blob" "$WORK/dl2") || { wait "$inflight"; fail "curl after change failed: $res"; return; }
+    sha=$(sha256sum <"$WORK/dl2" | cut -d' ' -f1)
+    [[ $sha == "$SHA2" ]] || { wait "$inflight"; fail "after change got old or bad content ($res)"; return; }
+
+    wait "$inflight" || { fail "in-flight download broke by the change: $(<"$WORK/inflight.err")"; return; }
+    sha=$(sha256sum <"$WORK/inflight" | cut -d' ' -f1)
+    [[ $sha == "$SHA1" ]] || fail "in-flight download corrupted by the change"
+}
+
+# rule list --json shows the current TCP backend and the UDP rule.
+case_rule_list() {
+    capture xfwd rule list --json
+    ((RC == 0)) || { fail "rule list --json exit $RC: $ERR"; return; }
+    local r
+    r=$(json_check "
+rule(d, 'tcp', '$TCP_LISTEN') is not None
+and rule(d, 'tcp', '$TCP_LISTEN').get('backend') == '$BACKEND_ADDR2:$HTTP_PORT'
+and rule(d, 'udp', '$UDP_LISTEN') is not None" <<<"$OUT") || fail "rules not as expected ($r): $OUT"
+}
+
+# rule del stops TCP forwarding on that listener; the UDP rule is untouched.
+case_rule_del() {
+    capture xfwd rule del tcp "$TCP_LISTEN"
+    ((RC == 0)) || { fail "rule del exit $RC: $ERR"; return; }
+    local res
+    if res=$(client_curl "http://$TCP_LISTEN/blob" "$WORK/dl3" --max-time 5); then
+        fail "curl still succeeded after rule del: $res"
+        return
+    fi
+    capture xfwd rule list --json
+    json_check "rule(d, 'tcp', '$TCP_LISTEN') is None" <<<"$OUT" >/dev/null || { fail "rule still listed: $OUT"; return; }
+    udp_works 3
+}
+
+# --snat none (router mode): the backend sees the client's own address.
+case_snat_none() {
+    capture xfwd rule add tcp "$PEER_LISTEN_NONE" "$BACKEND_ADDR:$PEER_PORT_NONE" --snat none
+    ((RC == 0)) || { fail "rule add --snat none exit $RC: $ERR"; return; }
+    local seen
+    seen=$(peer_of "$PEER_LISTEN_NONE")
+    [[ $seen == "$CLIENT_ADDR" ]] || fail "backend saw '$(one_line "$seen")', want $CLIENT_ADDR"
+}
+
+# Default snat (auto): the backend sees the forwarder's backend-side address.
+case_snat_auto() {
+    capture xfwd rule add tcp "$PEER_LISTEN_AUTO" "$BACKEND_ADDR:$PEER_PORT_AUTO"
+    ((RC == 0)) || { fail "rule add exit $RC: $ERR"; return; }
+    local seen
+    seen=$(peer_of "$PEER_LISTEN_AUTO")
+    [[ $seen == "$FWD_BACKEND_SIDE_ADDR" ]] || fail "backend saw '$(one_line "$seen")', want $FWD_BACKEND_SIDE_ADDR"
+}
+
+# expect_error WHAT CMD...: CMD must exit non-zero with exactly one stderr line.
+expect_error() {
+    local what=$1
+    shift
+    capture "$@"
+    ((RC != 0)) || { fail "$what: exit 0"; return 1; }
+    local lines
+    lines=$(printf '%s' "$ERR" | grep -c '')
+    ((lines == 1)) || { fail "$what: exit $RC with $lines stderr lines: $ERR"; return 1; }
+}
+
+# Bad input fails cleanly and leaves the data plane as it was.
+case_errors() {
+    expect_error "port 0" xfwd rule add tcp "$FWD_CLIENT_SIDE_ADDR:0" "$BACKEND_ADDR:80" || return
+    ((RC == 64)) || { fail "port 0: exit $RC, want 64 (usage error): $ERR"; return; }
+    expect_error "attach nonexistent interface" xfwd attach xfl-nonexistent0 || return
+    expect_error "attach f0 twice" xfwd attach f0 || return
+    xdp_attached f0 || { fail "f0 lost its XDP program after the failed second attach"; return; }
+    capture xfwd rule list --json
+    json_check "not any(r.get('listen', '').endswith(':0') for r in rules(d))" <<<"$OUT" >/dev/null ||
+        fail "a port-0 rule was stored: $OUT"
+}
+
+# detach --all removes XDP from both interfaces and forwarding stops: a
+# request to a (re-added, working) rule no longer reaches the backend.
+case_detach() {
+    capture xfwd rule add tcp "$TCP_LISTEN" "$BACKEND_ADDR:$HTTP_PORT"
+    ((RC == 0)) || { fail "rule re-add exit $RC: $ERR"; return; }
+    local res before after
+    res=$(client_curl "http://$TCP_LISTEN/blob" "$WORK/dl4") || { fail "curl before detach failed: $res"; return; }
+    capture xfwd detach --all
+    ((RC == 0)) || { fail "detach --all exit $RC: $ERR"; return; }
+    xdp_attached f0 && { fail "f0 still has xdp: $(ip -n "$NS_FWD" link show dev f0)"; return; }
+    xdp_attached f1 && { fail "f1 still has xdp: $(ip -n "$NS_FWD" link show dev f1)"; return; }
+    before=$(backend_requests)
+    if res=$(client_curl "http://$TCP_LISTEN/blob" "$WORK/dl5" --max-time 5); then
+        fail "curl still succeeded after detach: $res"
+        return
+    fi
+    sleep 0.5
+    after=$(backend_requests)
+    ((after == before)) || fail "backend still got a request after detach ($before -> $after)"
+}
+
+# ---------------------------------------------------------------- main
+
+CASES=(
+    "attach f0 f1:case_attach"
+    "status lists interfaces:case_status"
+    "tcp 16 MB download, first connection:case_tcp_download"
+    "stats counters moved:case_counters"
+    "udp echo:case_udp"
+    "no kernel NAT in fwd namespace:case_no_kernel_nat"
+    "live backend change:case_backend_change"
+    "rule list --json:case_rule_list"
+    "rule del stops tcp, udp unaffected:case_rule_del"
+    "snat none shows client address:case_snat_none"
+    "snat auto shows forwarder address:case_snat_auto"
+    "error paths:case_errors"
+    "detach --all:case_detach"
+)
+
+main() {
+    local started=$SECONDS entry name fn
+    echo "e2e: xdpfwd=$XDPFWD lab=$LAB_PREFIX"
+    if ! setup_lab; then
+        echo "not ok - lab setup"
+        echo "e2e: 0 passed, 1 failed"
+        exit 1
+    fi
+    for entry in "${CASES[@]}"; do
+        name=${entry%%:*}
+        fn=${entry##*:}
+        if [[ $fn != case_attach ]] && ! xdp_attached f0 && [[ $fn != case_no_kernel_nat ]]; then
+            echo "not ok - $name: skipped, xdpfwd is not attached"
+            FAILED=$((FAILED + 1))
+            continue
+        fi
+        run_case "$name" "$fn"
+    done
+    echo "e2e: took $((SECONDS - started)) s"
+    echo "e2e: $PASSED passed, $FAILED failed"
+    ((FAILED == 0))
+}
+
+main
