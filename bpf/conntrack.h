@@ -180,36 +180,53 @@ static __always_inline long ct_claim(struct xdpfwd_flow_key *rkey,
 	return bpf_map_update_elem(&xdpfwd_flows, rkey, rval, BPF_NOEXIST);
 }
 
+/* State of the SNAT port probe loop, shared with its bpf_loop callback. */
+struct ct_probe {
+	struct xdpfwd_flow_key rkey;  /* reply key; dport is the probed port */
+	struct xdpfwd_flow rval;      /* reply entry to insert */
+	struct xdpfwd_config cfg;
+	__u64 now;
+	__u32 port, lo, hi;
+	long err;
+};
+
+/* One probe: claim c->port, or step to the next port in the range. */
+static long ct_probe_one(__u32 i, void *data)
+{
+	struct ct_probe *c = data;
+
+	c->rkey.dport = bpf_htons((__u16)c->port);
+	c->err = ct_claim(&c->rkey, &c->rval, c->now, &c->cfg);
+	if (c->err != -EEXIST)
+		return 1; /* claimed, or a hard error: stop */
+	if (++c->port > c->hi)
+		c->port = c->lo;
+	return 0;
+}
+
 /*
  * Pick a SNAT source port: probe up to XDPFWD_PORT_PROBES consecutive ports
  * from a random start inside [snat_port_min, snat_port_max], wrapping in the
- * range, and claim the first free one (written to rkey->dport). Returns 0,
- * -EEXIST when every probe hit a live flow, or another -errno.
+ * range, and claim the first free one (left in c->rkey.dport). bpf_loop
+ * keeps the verifier from walking every probe. Returns 0, -EEXIST when
+ * every probe hit a live flow, or another -errno.
  */
-static __always_inline long ct_alloc_port(struct xdpfwd_flow_key *rkey,
-					  const struct xdpfwd_flow *rval, __u64 now,
-					  const struct xdpfwd_config *cfg)
+static __always_inline long ct_alloc_port(struct ct_probe *c)
 {
-	__u32 lo = cfg->snat_port_min ?: XDPFWD_DEFAULT_SNAT_PORT_MIN;
-	__u32 hi = cfg->snat_port_max ?: XDPFWD_DEFAULT_SNAT_PORT_MAX;
-	__u32 port, i;
-	long err;
+	__u32 lo = c->cfg.snat_port_min ?: XDPFWD_DEFAULT_SNAT_PORT_MIN;
+	__u32 hi = c->cfg.snat_port_max ?: XDPFWD_DEFAULT_SNAT_PORT_MAX;
 
 	/* An inverted range is a control-plane bug: fall back to defaults. */
 	if (lo > hi) {
 		lo = XDPFWD_DEFAULT_SNAT_PORT_MIN;
 		hi = XDPFWD_DEFAULT_SNAT_PORT_MAX;
 	}
-	port = lo + bpf_get_prandom_u32() % (hi - lo + 1);
-	for (i = 0; i < XDPFWD_PORT_PROBES; i++) {
-		rkey->dport = bpf_htons((__u16)port);
-		err = ct_claim(rkey, rval, now, cfg);
-		if (err != -EEXIST)
-			return err;
-		if (++port > hi)
-			port = lo;
-	}
-	return -EEXIST;
+	c->lo = lo;
+	c->hi = hi;
+	c->port = lo + bpf_get_prandom_u32() % (hi - lo + 1);
+	c->err = -EEXIST;
+	bpf_loop(XDPFWD_PORT_PROBES, ct_probe_one, c, 0);
+	return c->err;
 }
 
 #endif /* XDPFWD_CONNTRACK_H */

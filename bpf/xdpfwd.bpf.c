@@ -83,8 +83,8 @@ static __always_inline int xdpfwd_new_flow(struct xdp_md *ctx, struct pkt_info *
 		.addr = key->daddr,
 		.port = key->dport,
 	};
-	struct xdpfwd_flow_key rkey = {};
-	struct xdpfwd_flow rval = {}, fval = {};
+	struct ct_probe claim = {}; /* reply key/entry, probe state */
+	struct xdpfwd_flow fval = {};
 	struct bpf_fib_lookup fib;
 	struct xdpfwd_rule *rule;
 	struct xdpfwd_iface *ifc;
@@ -142,31 +142,33 @@ static __always_inline int xdpfwd_new_flow(struct xdp_md *ctx, struct pkt_info *
 		state = XDPFWD_CT_UDP;
 
 	/* Reply entry: backend -> snat:P becomes listen -> client. */
-	rkey.saddr = backend_addr;
-	rkey.daddr = snat;
-	rkey.sport = backend_port;
-	rkey.proto = key->proto;
-	rval.new_saddr = key->daddr;
-	rval.new_daddr = key->saddr;
-	rval.new_sport = key->dport;
-	rval.new_dport = key->sport;
-	rval.rule_id = rule->rule_id;
-	rval.direction = XDPFWD_DIR_REPLY;
-	rval.state = state;
-	rval.created_ns = now;
-	rval.last_seen_ns = now;
+	claim.rkey.saddr = backend_addr;
+	claim.rkey.daddr = snat;
+	claim.rkey.sport = backend_port;
+	claim.rkey.proto = key->proto;
+	claim.rval.new_saddr = key->daddr;
+	claim.rval.new_daddr = key->saddr;
+	claim.rval.new_sport = key->dport;
+	claim.rval.new_dport = key->sport;
+	claim.rval.rule_id = rule->rule_id;
+	claim.rval.direction = XDPFWD_DIR_REPLY;
+	claim.rval.state = state;
+	claim.rval.created_ns = now;
+	claim.rval.last_seen_ns = now;
+	claim.cfg = *cfg;
+	claim.now = now;
 
 	if (mode == XDPFWD_SNAT_NONE) {
 		/* DNAT only: the client's port is the only candidate. */
-		rkey.dport = key->sport;
-		err = ct_claim(&rkey, &rval, now, cfg);
+		claim.rkey.dport = key->sport;
+		err = ct_claim(&claim.rkey, &claim.rval, now, cfg);
 		if (err == -EEXIST) {
 			/* A live flow already owns backend <-> client:port. */
 			stats_inc(XDPFWD_STAT_DROP_FLOW_CLASH);
 			return XDP_DROP;
 		}
 	} else {
-		err = ct_alloc_port(&rkey, &rval, now, cfg);
+		err = ct_alloc_port(&claim);
 		if (err == -EEXIST) {
 			/* Every probed port is held by a live flow. */
 			stats_inc(XDPFWD_STAT_DROP_PORTS_EXHAUSTED);
@@ -182,9 +184,9 @@ static __always_inline int xdpfwd_new_flow(struct xdp_md *ctx, struct pkt_info *
 	/* Forward entry: client -> listen becomes snat:P -> backend. */
 	fval.new_saddr = snat;
 	fval.new_daddr = backend_addr;
-	fval.new_sport = rkey.dport;
+	fval.new_sport = claim.rkey.dport;
 	fval.new_dport = backend_port;
-	fval.rule_id = rval.rule_id;
+	fval.rule_id = claim.rval.rule_id;
 	fval.direction = XDPFWD_DIR_FORWARD;
 	fval.state = state;
 	fval.created_ns = now;
@@ -192,7 +194,7 @@ static __always_inline int xdpfwd_new_flow(struct xdp_md *ctx, struct pkt_info *
 	nh_store(&fval, &fib, rc, now);
 	if (bpf_map_update_elem(&xdpfwd_flows, key, &fval, BPF_ANY)) {
 		/* Half a flow is useless: release the claimed port. */
-		bpf_map_delete_elem(&xdpfwd_flows, &rkey);
+		bpf_map_delete_elem(&xdpfwd_flows, &claim.rkey);
 		stats_inc(XDPFWD_STAT_DROP_FLOW_TABLE);
 		return XDP_DROP;
 	}
