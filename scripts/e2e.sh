@@ -52,6 +52,7 @@ BG_PIDS=()
 PASSED=0
 FAILED=0
 REASON=""
+FWD_BEFORE=""
 
 cleanup() {
     local pid
@@ -184,6 +185,12 @@ sys.exit(0 if ok else 1)
 ' "$1"
 }
 
+# fwd_sysctls: "F0 F1" ipv4 forwarding flags in the forwarder namespace.
+fwd_sysctls() {
+    echo "$(ip netns exec "$NS_FWD" sysctl -n net.ipv4.conf.f0.forwarding)" \
+        "$(ip netns exec "$NS_FWD" sysctl -n net.ipv4.conf.f1.forwarding)"
+}
+
 xdp_attached() { ip -n "$NS_FWD" link show dev "$1" 2>/dev/null | grep -q 'xdp'; }
 
 backend_requests() { grep -c '"GET ' "$WORK/http1.log" 2>/dev/null; }
@@ -234,14 +241,12 @@ EOF
 # xdpfwd attach f0 f1 succeeds, both carry an XDP program, and forwarding is
 # on (bpf_fib_lookup needs it).
 case_attach() {
+    FWD_BEFORE="$(fwd_sysctls)"
     capture xfwd attach f0 f1
     ((RC == 0)) || { fail "attach f0 f1 exit $RC: $ERR"; return; }
     xdp_attached f0 || { fail "no xdp on f0 after attach"; return; }
     xdp_attached f1 || { fail "no xdp on f1 after attach"; return; }
-    local f0 f1
-    f0=$(ip netns exec "$NS_FWD" sysctl -n net.ipv4.conf.f0.forwarding)
-    f1=$(ip netns exec "$NS_FWD" sysctl -n net.ipv4.conf.f1.forwarding)
-    [[ $f0 == 1 && $f1 == 1 ]] || fail "ipv4 forwarding f0=$f0 f1=$f1 after attach"
+    [[ $(fwd_sysctls) == "1 1" ]] || fail "ipv4 forwarding (f0 f1) is '$(fwd_sysctls)' after attach"
 }
 
 # status names both attached interfaces.
@@ -394,8 +399,9 @@ case_errors() {
         fail "a port-0 rule was stored: $OUT"
 }
 
-# detach --all removes XDP from both interfaces and forwarding stops: a
-# request to a (re-added, working) rule no longer reaches the backend.
+# detach --all removes XDP from both interfaces, restores the forwarding
+# sysctls attach changed, and forwarding stops: a request to a (re-added,
+# working) rule no longer reaches the backend.
 case_detach() {
     capture xfwd rule add tcp "$TCP_LISTEN" "$BACKEND_ADDR:$HTTP_PORT"
     ((RC == 0)) || { fail "rule re-add exit $RC: $ERR"; return; }
@@ -405,6 +411,8 @@ case_detach() {
     ((RC == 0)) || { fail "detach --all exit $RC: $ERR"; return; }
     xdp_attached f0 && { fail "f0 still has xdp: $(ip -n "$NS_FWD" link show dev f0)"; return; }
     xdp_attached f1 && { fail "f1 still has xdp: $(ip -n "$NS_FWD" link show dev f1)"; return; }
+    [[ $(fwd_sysctls) == "$FWD_BEFORE" ]] ||
+        { fail "forwarding sysctls (f0 f1) '$(fwd_sysctls)' after detach, were '$FWD_BEFORE'"; return; }
     before=$(backend_requests)
     if res=$(client_curl "http://$TCP_LISTEN/blob" "$WORK/dl5" --max-time 5); then
         fail "curl still succeeded after detach: $res"

@@ -142,6 +142,22 @@ _lab_build() {
 
     mkdir -p "$LAB_BPFFS"
     lab_is_mounted "$LAB_BPFFS" || mount -t bpf bpf "$LAB_BPFFS"
+
+    _lab_wait_up "$NS_CLIENT" c0
+    _lab_wait_up "$NS_FWD" f0
+    _lab_wait_up "$NS_FWD" f1
+    _lab_wait_up "$NS_BACKEND" b0
+}
+
+# Operstate follows carrier with a delay (linkwatch): wait up to 5 s for UP.
+_lab_wait_up() {
+    local i
+    for ((i = 0; i < 50; i++)); do
+        [[ $(ip netns exec "$1" cat "/sys/class/net/$2/operstate" 2>/dev/null) == up ]] && return 0
+        sleep 0.1
+    done
+    lab_log "$2 in $1 did not come up"
+    return 1
 }
 
 # Kill what still runs inside the lab namespaces (by pid), remove them and
