@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/vfs.h>
 #include <linux/magic.h>
@@ -16,32 +17,36 @@
 
 /* ---- libbpf log capture ---------------------------------------------- */
 
+/* Per thread: libbpf prints on the thread that made the call, so parallel
+ * loads (tests) each keep their own log. */
 #define CXDP_LOG_CAP (256 * 1024)
-static char log_buf[CXDP_LOG_CAP];
-static size_t log_len;
+static __thread char *log_buf;
+static __thread size_t log_len;
 
 static int capture_print(enum libbpf_print_level level, const char *fmt, va_list args)
 {
-	if (level == LIBBPF_DEBUG)
+	if (level == LIBBPF_DEBUG || !log_buf || log_len + 1 >= CXDP_LOG_CAP)
 		return 0;
-	if (log_len + 1 >= CXDP_LOG_CAP)
-		return 0;
-	int n = vsnprintf(log_buf + log_len, CXDP_LOG_CAP - log_len, fmt, args);
+	size_t room = CXDP_LOG_CAP - log_len;
+	int n = vsnprintf(log_buf + log_len, room, fmt, args);
 	if (n > 0)
-		log_len += (size_t)n < CXDP_LOG_CAP - log_len ? (size_t)n : CXDP_LOG_CAP - log_len - 1;
+		log_len += (size_t)n < room ? (size_t)n : room - 1;
 	return n;
 }
 
 void cxdp_log_reset(void)
 {
 	libbpf_set_print(capture_print);
+	if (!log_buf)
+		log_buf = malloc(CXDP_LOG_CAP);
 	log_len = 0;
-	log_buf[0] = '\0';
+	if (log_buf)
+		log_buf[0] = '\0';
 }
 
 const char *cxdp_log_text(void)
 {
-	return log_buf;
+	return log_buf ? log_buf : "";
 }
 
 /* ---- objects ------------------------------------------------------------ */

@@ -14,8 +14,13 @@ public enum GlobalCounter {
 }
 
 public struct DirectionCounters: Sendable, Equatable, Codable {
-    public var packets: UInt64 = 0
-    public var bytes: UInt64 = 0
+    public var packets: UInt64
+    public var bytes: UInt64
+
+    public init(packets: UInt64 = 0, bytes: UInt64 = 0) {
+        self.packets = packets
+        self.bytes = bytes
+    }
 }
 
 public struct RuleCounters: Sendable {
