@@ -3,7 +3,7 @@
 /// Each description is one line that names the offending input and says
 /// what was expected, fit for a CLI's "error: ..." line.
 public enum RuleError: Error, Hashable, Sendable {
-    /// Not a strict dotted quad. `endpoint` is the whole "ADDR:PORT" when the address came from one.
+    /// Not a strict dotted quad; `in:` is the whole "ADDR:PORT" when the address came from one.
     case invalidAddress(String, in: String?)
     /// Not a decimal 1-65535, in the given "ADDR:PORT".
     case invalidPort(String, in: String)
