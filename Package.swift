@@ -19,6 +19,9 @@ let package = Package(
         ),
         // Rule model and parsing: pure Swift, shared by every data path.
         .target(name: "RuleModel"),
+        // Ethernet/IPv4/TCP/UDP frames built and decoded with from-scratch
+        // checksums: the oracle of packet tests and the frames of benchmarks.
+        .target(name: "Packets"),
         // BPF object (built from bpf/ by the plugin), maps, links, pinning.
         .target(
             name: "XDPLoader",
@@ -28,13 +31,13 @@ let package = Package(
         .executableTarget(
             name: "xdpfwd",
             dependencies: [
-                "XDPLoader", "RuleModel",
+                "XDPLoader", "RuleModel", "Packets",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         // Compiles bpf/*.bpf.c with the toolchain's clang and embeds the object.
         .plugin(name: "BPFEmbedPlugin", capability: .buildTool()),
         .testTarget(name: "RuleModelTests", dependencies: ["RuleModel"]),
-        .testTarget(name: "XDPLoaderTests", dependencies: ["XDPLoader", "RuleModel", "CXDP"]),
+        .testTarget(name: "XDPLoaderTests", dependencies: ["XDPLoader", "RuleModel", "CXDP", "Packets"]),
     ]
 )

@@ -1,9 +1,9 @@
 /// The Internet checksum (RFC 1071), computed the slow, obvious way: the
 /// one's-complement sum of every 16-bit big-endian word, odd byte padded
 /// with zero, folded, inverted. Never incremental.
-enum InternetChecksum {
+public enum InternetChecksum {
     /// The unfolded sum of `bytes` as big-endian words, added to `initial`.
-    static func sum(_ bytes: some Collection<UInt8>, initial: UInt64 = 0) -> UInt64 {
+    public static func sum(_ bytes: some Collection<UInt8>, initial: UInt64 = 0) -> UInt64 {
         var total = initial
         var high = true
         for byte in bytes {
@@ -14,24 +14,24 @@ enum InternetChecksum {
     }
 
     /// Folds carries back in until the sum fits 16 bits.
-    static func fold(_ sum: UInt64) -> UInt16 {
+    public static func fold(_ sum: UInt64) -> UInt16 {
         var value = sum
         while value > 0xFFFF { value = (value & 0xFFFF) + (value >> 16) }
         return UInt16(value)
     }
 
     /// The checksum field value for `bytes` (with the field itself zero).
-    static func checksum(_ bytes: some Collection<UInt8>, initial: UInt64 = 0) -> UInt16 {
+    public static func checksum(_ bytes: some Collection<UInt8>, initial: UInt64 = 0) -> UInt16 {
         ~fold(sum(bytes, initial: initial))
     }
 
     /// True when `bytes`, checksum field included, sum to 0xFFFF.
-    static func verifies(_ bytes: some Collection<UInt8>, initial: UInt64 = 0) -> Bool {
+    public static func verifies(_ bytes: some Collection<UInt8>, initial: UInt64 = 0) -> Bool {
         fold(sum(bytes, initial: initial)) == 0xFFFF
     }
 
     /// The TCP/UDP pseudo-header: source, destination, zero, protocol, L4 length.
-    static func pseudoHeader(src: UInt32, dst: UInt32, protocol: UInt8, length: Int) -> [UInt8] {
+    public static func pseudoHeader(src: UInt32, dst: UInt32, protocol: UInt8, length: Int) -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.appendBE(src)
         bytes.appendBE(dst)
@@ -42,26 +42,26 @@ enum InternetChecksum {
 }
 
 extension [UInt8] {
-    mutating func appendBE(_ value: UInt16) {
+    public mutating func appendBE(_ value: UInt16) {
         append(UInt8(value >> 8))
         append(UInt8(value & 0xFF))
     }
 
-    mutating func appendBE(_ value: UInt32) {
+    public mutating func appendBE(_ value: UInt32) {
         appendBE(UInt16(value >> 16))
         appendBE(UInt16(value & 0xFFFF))
     }
 
-    mutating func setBE(_ value: UInt16, at offset: Int) {
+    public mutating func setBE(_ value: UInt16, at offset: Int) {
         self[offset] = UInt8(value >> 8)
         self[offset + 1] = UInt8(value & 0xFF)
     }
 
-    func be16(at offset: Int) -> UInt16 {
+    public func be16(at offset: Int) -> UInt16 {
         UInt16(self[offset]) << 8 | UInt16(self[offset + 1])
     }
 
-    func be32(at offset: Int) -> UInt32 {
+    public func be32(at offset: Int) -> UInt32 {
         UInt32(be16(at: offset)) << 16 | UInt32(be16(at: offset + 2))
     }
 }

@@ -1,8 +1,8 @@
 /// Reading frames back, for readable assertions and for checking what the
 /// data plane emitted.
 extension Packet {
-    struct DecodeError: Error, Equatable, CustomStringConvertible {
-        var description: String
+    public struct DecodeError: Error, Equatable, CustomStringConvertible {
+        public var description: String
     }
 
     /// Parses a frame into a packet with every override explicit (lengths,
@@ -10,7 +10,7 @@ extension Packet {
     /// `decode(bytes).bytes == bytes`. A TCP or UDP header that does not fit
     /// becomes `.raw`. Throws only when Ethernet or the IPv4 header itself
     /// does not fit.
-    static func decode(_ bytes: [UInt8]) throws(DecodeError) -> Packet {
+    public static func decode(_ bytes: [UInt8]) throws(DecodeError) -> Packet {
         guard bytes.count >= 34 else {
             throw DecodeError(description: "\(bytes.count) bytes: shorter than Ethernet + IPv4 header (34)")
         }
@@ -62,7 +62,7 @@ extension Packet {
     /// One line describing a frame, decoded if possible, else a hex dump.
     /// Compare `describe(actual)` with `describe(expected.bytes)` for a
     /// failure message that shows which field differs.
-    static func describe(_ bytes: [UInt8]) -> String {
+    public static func describe(_ bytes: [UInt8]) -> String {
         do {
             return try decode(bytes).fieldsDescription
         } catch {
@@ -75,7 +75,7 @@ extension Packet {
     /// means none. Fragments get only the IPv4 check. The L4 checksum covers
     /// tot_len's span for TCP and the UDP length field's span for UDP, as
     /// Linux does.
-    static func checksumErrors(_ bytes: [UInt8]) -> [String] {
+    public static func checksumErrors(_ bytes: [UInt8]) -> [String] {
         let packet: Packet
         do {
             packet = try decode(bytes)
@@ -129,7 +129,7 @@ extension Packet {
     }
 
     /// True when the IPv4 header checksum and the TCP/UDP checksum are right.
-    static func checksumsValid(_ bytes: [UInt8]) -> Bool {
+    public static func checksumsValid(_ bytes: [UInt8]) -> Bool {
         checksumErrors(bytes).isEmpty
     }
 }
@@ -138,7 +138,7 @@ extension Packet {
 
 extension Packet: CustomStringConvertible {
     /// The description of the emitted bytes, with computed fields filled in.
-    var description: String { Packet.describe(bytes) }
+    public var description: String { Packet.describe(bytes) }
 
     /// Every field, assuming overrides are explicit (as after `decode`).
     private var fieldsDescription: String {
@@ -187,10 +187,10 @@ extension Packet: CustomStringConvertible {
     }
 }
 
-func hex(_ bytes: [UInt8]) -> String {
+public func hex(_ bytes: [UInt8]) -> String {
     bytes.isEmpty ? "-" : bytes.map(hexByte).joined()
 }
 
-func hex16(_ value: UInt16) -> String {
+public func hex16(_ value: UInt16) -> String {
     "0x" + hexByte(UInt8(value >> 8)) + hexByte(UInt8(value & 0xFF))
 }

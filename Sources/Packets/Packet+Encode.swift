@@ -1,6 +1,6 @@
 extension Packet {
     /// The frame: Ethernet, IPv4, TCP/UDP, payload, trailer.
-    var bytes: [UInt8] {
+    public var bytes: [UInt8] {
         let ipOptions = Self.paddedToWords(ip.options)
         let ipHeaderLength = 20 + ipOptions.count
         let l4 = transportBytes()
@@ -32,7 +32,7 @@ extension Packet {
     }
 
     /// The IPv4 protocol field as emitted.
-    var ipProtocol: UInt8 {
+    public var ipProtocol: UInt8 {
         if let value = ip.protocol { return value }
         switch transport {
         case .tcp: return 6

@@ -55,14 +55,21 @@ public struct CountersReader {
         var rules: [RuleCounters] = []
         for installed in try RuleTable(maps: maps).list() {
             var counters = RuleCounters(rule: installed)
-            for cpu in try maps.ruleStats.lookup(installed.id) {
-                counters.forward.packets &+= cpu.fwd_packets
-                counters.forward.bytes &+= cpu.fwd_bytes
-                counters.reply.packets &+= cpu.reply_packets
-                counters.reply.bytes &+= cpu.reply_bytes
-            }
+            (counters.forward, counters.reply) = try ruleCounters(id: installed.id)
             rules.append(counters)
         }
         return CountersSnapshot(global: global, rules: rules)
+    }
+
+    /// One rule slot's counters, summed over CPUs.
+    public func ruleCounters(id: UInt32) throws -> (forward: DirectionCounters, reply: DirectionCounters) {
+        var forward = DirectionCounters(), reply = DirectionCounters()
+        for cpu in try maps.ruleStats.lookup(id) {
+            forward.packets &+= cpu.fwd_packets
+            forward.bytes &+= cpu.fwd_bytes
+            reply.packets &+= cpu.reply_packets
+            reply.bytes &+= cpu.reply_bytes
+        }
+        return (forward, reply)
     }
 }

@@ -1,5 +1,6 @@
 import CXDP
 import Glibc
+import Packets
 import Testing
 @testable import XDPLoader
 

@@ -1,3 +1,4 @@
+import Packets
 import Testing
 
 /// Self-tests of the packet builder the data-plane tests rely on: if these
