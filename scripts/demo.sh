@@ -24,6 +24,8 @@ WORK=$(mktemp -d /tmp/xdpfwd-demo.XXXXXX)
 BG_PIDS=()
 
 cleanup() {
+    trap '' INT TERM
+    trap - EXIT
     local pid
     for pid in "${BG_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${BG_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done

@@ -55,6 +55,9 @@ REASON=""
 FWD_BEFORE=""
 
 cleanup() {
+    # Finish the teardown even if more signals arrive.
+    trap '' INT TERM
+    trap - EXIT
     local pid
     for pid in "${BG_PIDS[@]}"; do
         kill "$pid" 2>/dev/null

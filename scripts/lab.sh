@@ -160,21 +160,33 @@ _lab_wait_up() {
     return 1
 }
 
+# TERM, then KILL, the processes still inside namespace $1 (by pid), and wait
+# (at most 3 s) until they are gone.
+_lab_kill_ns_pids() {
+    local pids i
+    pids=$(ip netns pids "$1" 2>/dev/null | tr '\n' ' ')
+    [[ -n ${pids// /} ]] || return 0
+    # shellcheck disable=SC2086
+    kill $pids 2>/dev/null
+    for ((i = 0; i < 30; i++)); do
+        [[ -z $(ip netns pids "$1" 2>/dev/null) ]] && return 0
+        ((i == 10)) && kill -9 $(ip netns pids "$1" 2>/dev/null) 2>/dev/null
+        sleep 0.1
+    done
+}
+
 # Kill what still runs inside the lab namespaces (by pid), remove them and
 # the bpffs mount. Idempotent.
 lab_down() {
-    local ns pids
+    local ns
     for ns in "$NS_CLIENT" "$NS_FWD" "$NS_BACKEND"; do
         lab_ns_exists "$ns" || continue
-        pids=$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')
-        if [[ -n ${pids// /} ]]; then
-            # shellcheck disable=SC2086
-            kill $pids 2>/dev/null
-            sleep 0.2
-            # shellcheck disable=SC2086
-            kill -9 $pids 2>/dev/null
+        _lab_kill_ns_pids "$ns"
+        # A process that is still exiting keeps the namespace file busy.
+        if ! ip netns del "$ns" 2>/dev/null; then
+            sleep 0.5
+            lab_ns_exists "$ns" && ! ip netns del "$ns" 2>/dev/null && lab_log "could not delete namespace $ns"
         fi
-        ip netns del "$ns" 2>/dev/null || lab_log "could not delete namespace $ns"
     done
     for ns in "$NS_CLIENT" "$NS_FWD" "$NS_BACKEND"; do
         rm -f "/etc/netns/$ns/hosts" "/etc/netns/$ns/resolv.conf"
