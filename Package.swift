@@ -28,10 +28,12 @@ let package = Package(
             dependencies: ["CXDP", "RuleModel"],
             plugins: ["BPFEmbedPlugin"]
         ),
+        // Benchmarks behind `xdpfwd bench`.
+        .target(name: "Benchmarks", dependencies: ["CXDP", "XDPLoader", "RuleModel", "Packets"]),
         .executableTarget(
             name: "xdpfwd",
             dependencies: [
-                "XDPLoader", "RuleModel", "Packets",
+                "XDPLoader", "RuleModel", "Benchmarks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

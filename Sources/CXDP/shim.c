@@ -303,3 +303,11 @@ int cxdp_setns_net(int fd)
 {
 	return setns(fd, CLONE_NEWNET) == 0 ? 0 : -errno;
 }
+
+int cxdp_pin_thread(int cpu)
+{
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(0, sizeof(set), &set) == 0 ? 0 : -errno;
+}

@@ -50,7 +50,7 @@ public enum XDPFwdError: Error, CustomStringConvertible, Sendable {
 
 /// Converts libbpf's `-errno` convention into a thrown error.
 @discardableResult
-func check(_ result: Int32, _ call: String, _ target: String) throws -> Int32 {
+public func check(_ result: Int32, _ call: String, _ target: String) throws -> Int32 {
     if result < 0 { throw XDPFwdError.syscall(SyscallError(call, target, errno: -result)) }
     return result
 }

@@ -46,8 +46,12 @@ public final class NetworkNamespace: @unchecked Sendable {
     }
 }
 
-/// Runs a program to completion; throws with its exit status otherwise.
+/// Runs a program to completion, its stdout discarded; a failure throws
+/// with the command line and the first line of what it wrote to stderr.
 public func run(_ path: String, _ arguments: [String]) throws {
+    var pipeFDs: [Int32] = [0, 0]
+    guard pipe(&pipeFDs) == 0 else { throw XDPFwdError.syscall(SyscallError("pipe", path, errno: errno)) }
+    _ = fcntl(pipeFDs[0], F_SETFD, FD_CLOEXEC)
     var pid: pid_t = 0
     let argv = ([path] + arguments).map { strdup($0) } + [nil]
     defer { argv.forEach { free($0) } }
@@ -55,15 +59,25 @@ public func run(_ path: String, _ arguments: [String]) throws {
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
     posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+    posix_spawn_file_actions_adddup2(&actions, pipeFDs[1], 2)
     let spawned = posix_spawn(&pid, path, &actions, nil, argv, environ)
+    close(pipeFDs[1])
+    defer { close(pipeFDs[0]) }
     if spawned != 0 { throw XDPFwdError.syscall(SyscallError("posix_spawn", path, errno: spawned)) }
+    var stderrBytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let count = read(pipeFDs[0], &buffer, buffer.count)
+        if count < 0 && errno == EINTR { continue }
+        if count <= 0 { break }
+        if stderrBytes.count < 65536 { stderrBytes += buffer[0..<count] }
+    }
     var status: Int32 = 0
     while waitpid(pid, &status, 0) < 0 {
         if errno != EINTR { throw XDPFwdError.syscall(SyscallError("waitpid", path, errno: errno)) }
     }
-    let exited = (status & 0x7f) == 0
-    let code = (status >> 8) & 0xff
-    guard exited && code == 0 else {
-        throw XDPFwdError.state("\(path) \(arguments.joined(separator: " ")) failed (status \(status))")
+    guard status & 0x7f == 0 && (status >> 8) & 0xff == 0 else {
+        let message = String(decoding: stderrBytes, as: UTF8.self).split(separator: "\n").first.map(String.init) ?? "status \(status)"
+        throw XDPFwdError.state("\(([path] + arguments).joined(separator: " ")) failed: \(message)")
     }
 }

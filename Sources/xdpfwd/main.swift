@@ -13,7 +13,7 @@ struct XDPFwd: ParsableCommand {
             rules changed by one command are live at once, and forwarding continues after xdpfwd exits.
             Exit status: 0 success, 1 runtime error, 64 usage error.
             """,
-        subcommands: [Attach.self, Detach.self, Status.self, RuleCommand.self, Stats.self]
+        subcommands: [Attach.self, Detach.self, Status.self, RuleCommand.self, Stats.self, Bench.self]
     )
 }
 

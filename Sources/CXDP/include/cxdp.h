@@ -67,6 +67,9 @@ int cxdp_test_run_xdp(int prog_fd, const void *data_in, uint32_t data_in_len,
 /* setns(fd, CLONE_NEWNET) for the calling thread (needs _GNU_SOURCE). */
 int cxdp_setns_net(int fd);
 
+/* Pin the calling thread to one CPU (CPU_SET is a macro). */
+int cxdp_pin_thread(int cpu);
+
 /* XDP constants Swift cannot import from the macro-heavy headers. */
 enum {
 	CXDP_XDP_FLAGS_UPDATE_IF_NOEXIST = 1U << 0,
