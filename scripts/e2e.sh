@@ -45,6 +45,10 @@ PEER_PORT_NONE=9000   # peer-address server behind the --snat none rule
 PEER_PORT_AUTO=9001   # peer-address server behind the default-snat rule
 PEER_LISTEN_NONE=$FWD_CLIENT_SIDE_ADDR:9090
 PEER_LISTEN_AUTO=$FWD_CLIENT_SIDE_ADDR:9091
+PEER_PORT_FIXED=9002  # peer-address server behind the --snat ADDR rule
+PEER_LISTEN_FIXED=$FWD_CLIENT_SIDE_ADDR:9092
+SNAT_FIXED_ADDR=198.18.1.10  # extra forwarder address on f1, for --snat ADDR
+PARALLEL=20           # concurrent downloads in the parallel case
 SERVER_LIFETIME=300   # seconds; every background server is wrapped in timeout
 
 WORK=$(mktemp -d /tmp/xdpfwd-e2e.XXXXXX)
@@ -206,6 +210,8 @@ setup_lab() {
     mkdir -p "$WORK/www1" "$WORK/www2"
     head -c 16M /dev/urandom >"$WORK/www1/blob"
     head -c 4M /dev/urandom >"$WORK/www2/blob"
+    head -c 1M /dev/urandom >"$WORK/www1/small"
+    SHA_SMALL=$(sha256sum <"$WORK/www1/small" | cut -d' ' -f1)
     SHA1=$(sha256sum <"$WORK/www1/blob" | cut -d' ' -f1)
     SHA2=$(sha256sum <"$WORK/www2/blob" | cut -d' ' -f1)
 
@@ -230,11 +236,13 @@ EOF
         socat "UDP4-LISTEN:$UDP_PORT,bind=$BACKEND_ADDR,fork,reuseaddr" EXEC:cat
     background "$NS_BACKEND" "$WORK/peer-none.log" python3 "$WORK/peer_server.py" "$BACKEND_ADDR" "$PEER_PORT_NONE"
     background "$NS_BACKEND" "$WORK/peer-auto.log" python3 "$WORK/peer_server.py" "$BACKEND_ADDR" "$PEER_PORT_AUTO"
+    background "$NS_BACKEND" "$WORK/peer-fixed.log" python3 "$WORK/peer_server.py" "$BACKEND_ADDR" "$PEER_PORT_FIXED"
 
     wait_tcp "$NS_BACKEND" "$BACKEND_ADDR" "$HTTP_PORT" &&
         wait_tcp "$NS_BACKEND" "$BACKEND_ADDR2" "$HTTP_PORT" &&
         wait_tcp "$NS_BACKEND" "$BACKEND_ADDR" "$PEER_PORT_NONE" &&
         wait_tcp "$NS_BACKEND" "$BACKEND_ADDR" "$PEER_PORT_AUTO" &&
+        wait_tcp "$NS_BACKEND" "$BACKEND_ADDR" "$PEER_PORT_FIXED" &&
         wait_udp "$NS_BACKEND" "$BACKEND_ADDR" "$UDP_PORT" ||
         { echo "e2e: backend servers did not start" >&2; return 1; }
 }
@@ -290,6 +298,25 @@ case_tcp_download() {
     [[ $sha == "$SHA1" ]] || { fail "sha256 mismatch: got $size bytes"; return; }
     python3 -c "import sys; sys.exit(0 if float('$tconn') < 0.9 else 1)" ||
         fail "connect took ${tconn}s: the first SYN was lost and retransmitted"
+}
+
+# $PARALLEL concurrent downloads (distinct flows, distinct SNAT ports) through
+# the TCP rule all complete intact.
+case_tcp_parallel() {
+    local i pids=() failed=0 sha
+    for ((i = 1; i <= PARALLEL; i++)); do
+        ip netns exec "$NS_CLIENT" curl -sS --max-time 30 --connect-timeout 5 \
+            -o "$WORK/par.$i" "http://$TCP_LISTEN/small" 2>"$WORK/par.$i.err" &
+        pids+=($!)
+    done
+    for i in "${!pids[@]}"; do
+        wait "${pids[$i]}" || failed=$((failed + 1))
+    done
+    ((failed == 0)) || { fail "$failed of $PARALLEL downloads failed: $(cat "$WORK"/par.*.err)"; return; }
+    for ((i = 1; i <= PARALLEL; i++)); do
+        sha=$(sha256sum <"$WORK/par.$i" | cut -d' ' -f1)
+        [[ $sha == "$SHA_SMALL" ]] || { fail "download $i corrupted"; return; }
+    done
 }
 
 # stats --json: the TCP rule forwarded and replied, and XDP redirected.
@@ -379,6 +406,17 @@ case_snat_auto() {
     [[ $seen == "$FWD_BACKEND_SIDE_ADDR" ]] || fail "backend saw '$(one_line "$seen")', want $FWD_BACKEND_SIDE_ADDR"
 }
 
+# --snat ADDR: the backend sees that address (one the forwarder owns on f1,
+# so the backend's ARP for replies is answered).
+case_snat_addr() {
+    ip -n "$NS_FWD" addr add "$SNAT_FIXED_ADDR/24" dev f1 || { fail "could not add $SNAT_FIXED_ADDR to f1"; return; }
+    capture xfwd rule add tcp "$PEER_LISTEN_FIXED" "$BACKEND_ADDR:$PEER_PORT_FIXED" --snat "$SNAT_FIXED_ADDR"
+    ((RC == 0)) || { fail "rule add --snat $SNAT_FIXED_ADDR exit $RC: $ERR"; return; }
+    local seen
+    seen=$(peer_of "$PEER_LISTEN_FIXED")
+    [[ $seen == "$SNAT_FIXED_ADDR" ]] || fail "backend saw '$(one_line "$seen")', want $SNAT_FIXED_ADDR"
+}
+
 # expect_error WHAT CMD...: CMD must exit non-zero with exactly one stderr line.
 expect_error() {
     local what=$1
@@ -390,10 +428,16 @@ expect_error() {
     ((lines == 1)) || { fail "$what: exit $RC with $lines stderr lines: $ERR"; return 1; }
 }
 
-# Bad input fails cleanly and leaves the data plane as it was.
+# Bad input fails cleanly (usage errors with 64) and leaves the data plane as
+# it was.
 case_errors() {
     expect_error "port 0" xfwd rule add tcp "$FWD_CLIENT_SIDE_ADDR:0" "$BACKEND_ADDR:80" || return
     ((RC == 64)) || { fail "port 0: exit $RC, want 64 (usage error): $ERR"; return; }
+    expect_error "unknown protocol" xfwd rule add sctp "$TCP_LISTEN" "$BACKEND_ADDR:80" || return
+    ((RC == 64)) || { fail "unknown protocol: exit $RC, want 64 (usage error): $ERR"; return; }
+    expect_error "bad address" xfwd rule add tcp 198.18.0.300:80 "$BACKEND_ADDR:80" || return
+    ((RC == 64)) || { fail "bad address: exit $RC, want 64 (usage error): $ERR"; return; }
+    expect_error "delete a rule that does not exist" xfwd rule del udp "$FWD_CLIENT_SIDE_ADDR:1" || return
     expect_error "attach nonexistent interface" xfwd attach xfl-nonexistent0 || return
     expect_error "attach f0 twice" xfwd attach f0 || return
     xdp_attached f0 || { fail "f0 lost its XDP program after the failed second attach"; return; }
@@ -432,6 +476,7 @@ CASES=(
     "attach f0 f1:case_attach"
     "status lists interfaces:case_status"
     "tcp 16 MB download, first connection:case_tcp_download"
+    "tcp $PARALLEL parallel downloads:case_tcp_parallel"
     "stats counters moved:case_counters"
     "udp echo:case_udp"
     "no kernel NAT in fwd namespace:case_no_kernel_nat"
@@ -440,6 +485,7 @@ CASES=(
     "rule del stops tcp, udp unaffected:case_rule_del"
     "snat none shows client address:case_snat_none"
     "snat auto shows forwarder address:case_snat_auto"
+    "snat ADDR shows that address:case_snat_addr"
     "error paths:case_errors"
     "detach --all:case_detach"
 )
