@@ -238,6 +238,7 @@ EOF
     background "$NS_BACKEND" "$WORK/peer-auto.log" python3 "$WORK/peer_server.py" "$BACKEND_ADDR" "$PEER_PORT_AUTO"
     background "$NS_BACKEND" "$WORK/peer-fixed.log" python3 "$WORK/peer_server.py" "$BACKEND_ADDR" "$PEER_PORT_FIXED"
 
+    # shellcheck disable=SC2015
     wait_tcp "$NS_BACKEND" "$BACKEND_ADDR" "$HTTP_PORT" &&
         wait_tcp "$NS_BACKEND" "$BACKEND_ADDR2" "$HTTP_PORT" &&
         wait_tcp "$NS_BACKEND" "$BACKEND_ADDR" "$PEER_PORT_NONE" &&
@@ -264,7 +265,10 @@ case_attach() {
 case_status() {
     capture xfwd status
     ((RC == 0)) || { fail "status exit $RC: $ERR"; return; }
-    grep -qw f0 <<<"$OUT" && grep -qw f1 <<<"$OUT" || { fail "status does not list f0 and f1: $OUT"; return; }
+    if ! grep -qw f0 <<<"$OUT" || ! grep -qw f1 <<<"$OUT"; then
+        fail "status does not list f0 and f1: $OUT"
+        return
+    fi
     capture xfwd status --json
     ((RC == 0)) || { fail "status --json exit $RC: $ERR"; return; }
     json_check 'True' <<<"$OUT" >/dev/null || fail "status --json is not JSON: $OUT"

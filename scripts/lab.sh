@@ -170,6 +170,7 @@ _lab_kill_ns_pids() {
     kill $pids 2>/dev/null
     for ((i = 0; i < 30; i++)); do
         [[ -z $(ip netns pids "$1" 2>/dev/null) ]] && return 0
+        # shellcheck disable=SC2046
         ((i == 10)) && kill -9 $(ip netns pids "$1" 2>/dev/null) 2>/dev/null
         sleep 0.1
     done
@@ -213,7 +214,7 @@ lab '$LAB_PREFIX' is up:
   client default via $FWD_CLIENT_SIDE_ADDR, backend default via $FWD_BACKEND_SIDE_ADDR
   bpffs for pins: $LAB_BPFFS  (XDPFWD_PIN_DIR=$LAB_PIN_DIR)
 
-  run in a node:  scripts/lab.sh exec fwd xdpfwd status
+  run in a node:  scripts/lab.sh exec fwd "\$(swift build --show-bin-path)/xdpfwd" status
 EOF
 }
 
@@ -224,7 +225,7 @@ lab_status() {
             any=1
             echo "== $ns"
             ip -n "$ns" -br addr show | grep -v '^lo '
-            ip -n "$ns" link show | grep -o 'prog/xdp[^ ]* id [0-9]*\|xdp[a-z]* id [0-9]*' | sed 's/^/   xdp: /'
+            ip -n "$ns" -o link show | sed -n 's|^[0-9]*: \([^@:]*\).* prog/xdp id \([0-9]*\).*|   xdp: \1 prog id \2|p'
             ip -n "$ns" route show | sed 's/^/   route: /'
         else
             echo "== $ns: absent"

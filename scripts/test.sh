@@ -7,7 +7,7 @@
 #
 # Environment: XDPFWD_SCRATCH_PATH (SwiftPM --scratch-path, default .build).
 set -uo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 
 SWIFT_ARGS=()
 [[ -n ${XDPFWD_SCRATCH_PATH:-} ]] && SWIFT_ARGS=(--scratch-path "$XDPFWD_SCRATCH_PATH")
