@@ -198,6 +198,11 @@ fwd_sysctls() {
         "$(ip netns exec "$NS_FWD" sysctl -n net.ipv4.conf.f1.forwarding)"
 }
 
+# redirects: global verdict_redirect from stats --json (-1 if unreadable).
+redirects() {
+    xfwd stats --json 2>/dev/null | python3 -c 'import json, sys; print(json.load(sys.stdin)["global"]["verdict_redirect"])' 2>/dev/null || echo -1
+}
+
 xdp_attached() { ip -n "$NS_FWD" link show dev "$1" 2>/dev/null | grep -q 'xdp'; }
 
 backend_requests() { grep -c '"GET ' "$WORK/http1.log" 2>/dev/null; }
@@ -474,6 +479,24 @@ case_detach() {
     ((after == before)) || fail "backend still got a request after detach ($before -> $after)"
 }
 
+# After detach, attach again in generic (skb) mode: the same download works.
+case_generic_mode() {
+    capture xfwd attach f0 f1 --mode generic
+    ((RC == 0)) || { fail "attach --mode generic exit $RC: $ERR"; return; }
+    ip -n "$NS_FWD" link show dev f0 | grep -q xdpgeneric || { fail "f0 has no generic XDP: $(ip -n "$NS_FWD" link show dev f0)"; return; }
+    capture xfwd rule add tcp "$TCP_LISTEN" "$BACKEND_ADDR:$HTTP_PORT"
+    ((RC == 0)) || { fail "rule add exit $RC: $ERR"; return; }
+    local res sha before after
+    before=$(redirects)
+    res=$(client_curl "http://$TCP_LISTEN/blob" "$WORK/dl6") || { fail "curl failed: $res"; return; }
+    sha=$(sha256sum <"$WORK/dl6" | cut -d' ' -f1)
+    [[ $sha == "$SHA1" ]] || { fail "sha256 mismatch ($res)"; return; }
+    after=$(redirects)
+    ((after - before > 1000)) || { fail "verdict_redirect moved only from $before to $after"; return; }
+    capture xfwd detach --all
+    ((RC == 0)) || fail "detach --all exit $RC: $ERR"
+}
+
 # ---------------------------------------------------------------- main
 
 CASES=(
@@ -492,6 +515,7 @@ CASES=(
     "snat ADDR shows that address:case_snat_addr"
     "error paths:case_errors"
     "detach --all:case_detach"
+    "generic mode after re-attach:case_generic_mode"
 )
 
 main() {
@@ -505,7 +529,7 @@ main() {
     for entry in "${CASES[@]}"; do
         name=${entry%%:*}
         fn=${entry##*:}
-        if [[ $fn != case_attach ]] && ! xdp_attached f0 && [[ $fn != case_no_kernel_nat ]]; then
+        if [[ $fn != case_attach && $fn != case_generic_mode ]] && ! xdp_attached f0; then
             echo "not ok - $name: skipped, xdpfwd is not attached"
             FAILED=$((FAILED + 1))
             continue
