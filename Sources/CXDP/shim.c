@@ -164,37 +164,6 @@ int cxdp_is_bpffs(const char *path)
 	return st.f_type == BPF_FS_MAGIC ? 1 : 0;
 }
 
-int cxdp_prog_info(int fd, uint32_t *id, uint32_t *type, char *name, size_t name_len)
-{
-	struct bpf_prog_info info;
-	__u32 len = sizeof(info);
-	memset(&info, 0, sizeof(info));
-	int err = bpf_obj_get_info_by_fd(fd, &info, &len);
-	if (err)
-		return err;
-	*id = info.id;
-	*type = info.type;
-	if (name && name_len) {
-		strncpy(name, info.name, name_len - 1);
-		name[name_len - 1] = '\0';
-	}
-	return 0;
-}
-
-int cxdp_link_info(int fd, uint32_t *id, uint32_t *prog_id, uint32_t *ifindex)
-{
-	struct bpf_link_info info;
-	__u32 len = sizeof(info);
-	memset(&info, 0, sizeof(info));
-	int err = bpf_obj_get_info_by_fd(fd, &info, &len);
-	if (err)
-		return err;
-	*id = info.id;
-	*prog_id = info.prog_id;
-	*ifindex = info.type == BPF_LINK_TYPE_XDP ? info.xdp.ifindex : 0;
-	return 0;
-}
-
 /* ---- XDP ------------------------------------------------------------------ */
 
 int cxdp_xdp_link_create(int prog_fd, int ifindex, uint32_t xdp_flags)

@@ -32,6 +32,18 @@ struct ForwardingTests {
         return port
     }
 
+    /// `packet` as it should leave the forwarder: tuple rewritten to
+    /// src -> dst, TTL one less, MACs of the next hop.
+    static func translated(_ packet: Packet, src: Packet.Endpoint, dst: Packet.Endpoint,
+                           dstMAC: Packet.MAC = backendMAC, srcMAC: Packet.MAC = outMAC) -> Packet {
+        packet.with {
+            $0.ethernet = .init(dst: dstMAC, src: srcMAC)
+            $0.ip.src = src.address; $0.ip.dst = dst.address; $0.ip.ttl -= 1
+            $0.tcp?.sport = src.port; $0.tcp?.dport = dst.port
+            $0.udp?.sport = src.port; $0.udp?.dport = dst.port
+        }
+    }
+
     static func expectBytes(_ actual: [UInt8], _ expected: Packet, sourceLocation: SourceLocation = #_sourceLocation) {
         #expect(actual == expected.bytes, "got \(Packet.describe(actual)), want \(Packet.describe(expected.bytes))",
                 sourceLocation: sourceLocation)
@@ -48,11 +60,7 @@ struct ForwardingTests {
 
         #expect(result.verdict == .redirect)
         let port = try Self.snatPort(result.output)
-        Self.expectBytes(result.output, syn.with {
-            $0.ethernet = .init(dst: Self.backendMAC, src: Self.outMAC)
-            $0.ip.src = "198.18.1.1"; $0.ip.dst = "198.18.1.2"; $0.ip.ttl = 63
-            $0.tcp?.sport = port; $0.tcp?.dport = 8000
-        })
+        Self.expectBytes(result.output, Self.translated(syn, src: .init("198.18.1.1", port), dst: .init("198.18.1.2", 8000)))
         #expect(try f.counter("flow_new") == 1)
         #expect(try f.counter("verdict_redirect") == 1)
         #expect(try f.ruleCounters(rule.id).forward == DirectionCounters(packets: 1, bytes: UInt64(syn.bytes.count)))
@@ -70,11 +78,7 @@ struct ForwardingTests {
         let result = try f.run(synAck.bytes, ingress: f.outIndex)
 
         #expect(result.verdict == .redirect)
-        Self.expectBytes(result.output, synAck.with {
-            $0.ethernet = .init(dst: Self.clientMAC, src: Self.inMAC)
-            $0.ip.src = "198.18.0.1"; $0.ip.dst = "198.18.0.2"; $0.ip.ttl = 63
-            $0.tcp?.sport = 8080; $0.tcp?.dport = 40000
-        })
+        Self.expectBytes(result.output, Self.translated(synAck, src: .init("198.18.0.1", 8080), dst: .init("198.18.0.2", 40000), dstMAC: Self.clientMAC, srcMAC: Self.inMAC))
         #expect(try f.ruleCounters(rule.id).reply == DirectionCounters(packets: 1, bytes: UInt64(synAck.bytes.count)))
 
         // The same flow's next client packet reuses the translation.
@@ -96,11 +100,7 @@ struct ForwardingTests {
 
         #expect(result.verdict == .redirect)
         let port = try Self.snatPort(result.output)
-        Self.expectBytes(result.output, syn.with {
-            $0.ethernet = .init(dst: Self.backendMAC, src: Self.outMAC)
-            $0.ip.src = "198.18.1.1"; $0.ip.dst = "198.18.1.2"; $0.ip.ttl = 63
-            $0.tcp?.sport = port; $0.tcp?.dport = 8000
-        })
+        Self.expectBytes(result.output, Self.translated(syn, src: .init("198.18.1.1", port), dst: .init("198.18.1.2", 8000)))
     }
 
     @Test("UDP: a zero (absent) checksum stays zero; a present one is updated", arguments: [true, false])
@@ -114,11 +114,7 @@ struct ForwardingTests {
 
         #expect(result.verdict == .redirect)
         let port = try Self.snatPort(result.output)
-        Self.expectBytes(result.output, query.with {
-            $0.ethernet = .init(dst: Self.backendMAC, src: Self.outMAC)
-            $0.ip.src = "198.18.1.1"; $0.ip.dst = "198.18.1.2"; $0.ip.ttl = 63
-            $0.udp?.sport = port; $0.udp?.dport = 5300
-        })
+        Self.expectBytes(result.output, Self.translated(query, src: .init("198.18.1.1", port), dst: .init("198.18.1.2", 5300)))
         #expect(try Packet.decode(result.output).udp?.checksum == (zero ? .value(0) : Packet.decode(result.output).udp?.checksum))
         if zero { #expect(result.output[14 + 20 + 6] == 0 && result.output[14 + 20 + 7] == 0) }
     }
@@ -134,11 +130,7 @@ struct ForwardingTests {
 
         #expect(result.verdict == .redirect)
         let port = try Self.snatPort(result.output)
-        Self.expectBytes(result.output, query.with {
-            $0.ethernet = .init(dst: Self.backendMAC, src: Self.outMAC)
-            $0.ip.src = "198.18.1.1"; $0.ip.dst = "198.18.1.2"; $0.ip.ttl = 63
-            $0.udp?.sport = port; $0.udp?.dport = 5300
-        })
+        Self.expectBytes(result.output, Self.translated(query, src: .init("198.18.1.1", port), dst: .init("198.18.1.2", 5300)))
     }
 
     @Test("two clients with the same source port get distinct SNAT ports, and replies reach each")
@@ -224,11 +216,7 @@ struct ForwardingTests {
 
         #expect(result.verdict == .tx)
         let port = try Self.snatPort(result.output)
-        Self.expectBytes(result.output, syn.with {
-            $0.ethernet = .init(dst: Self.sameSideMAC, src: Self.inMAC)
-            $0.ip.src = "198.18.0.1"; $0.ip.dst = "198.18.0.3"; $0.ip.ttl = 63
-            $0.tcp?.sport = port; $0.tcp?.dport = 8000
-        })
+        Self.expectBytes(result.output, Self.translated(syn, src: .init("198.18.0.1", port), dst: .init("198.18.0.3", 8000), dstMAC: Self.sameSideMAC, srcMAC: Self.inMAC))
         #expect(try f.counter("verdict_tx") == 1)
     }
 

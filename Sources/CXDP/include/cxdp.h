@@ -41,8 +41,6 @@ int cxdp_possible_cpus(void);
 int cxdp_obj_pin(int fd, const char *path);
 int cxdp_obj_get(const char *path);
 int cxdp_is_bpffs(const char *path); /* 1 yes, 0 no, -errno */
-int cxdp_prog_info(int fd, uint32_t *id, uint32_t *type, char *name, size_t name_len);
-int cxdp_link_info(int fd, uint32_t *id, uint32_t *prog_id, uint32_t *ifindex);
 
 /* XDP: bpf_link based attach (pinnable, survives the process). */
 int cxdp_xdp_link_create(int prog_fd, int ifindex, uint32_t xdp_flags);
