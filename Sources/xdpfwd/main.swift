@@ -7,6 +7,7 @@ import XDPLoader
 struct XDPFwd: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "xdpfwd",
+        version: "0.1.0",
         abstract: "XDP L4 port forwarder: full-NAT TCP/UDP forwarding in the NIC driver.",
         discussion: """
             State lives in pinned BPF maps under --pin-dir (env XDPFWD_PIN_DIR, default \(PinLayout.defaultDirectory)): \
