@@ -66,6 +66,17 @@ static __always_inline int ct_fresh(const struct xdpfwd_flow *e, __u64 now,
 	return (__s64)(now - e->last_seen_ns) <= (__s64)ct_timeout_ns(cfg, e->state);
 }
 
+/*
+ * Seen within XDPFWD_TOUCH_NS. Config timeouts are whole seconds and at
+ * least 1 (zero selects a default), so such an entry is fresh whatever its
+ * state and config: the hot path needs neither.
+ */
+_Static_assert(XDPFWD_TOUCH_NS <= NSEC_PER_SEC, "a recent entry must be fresh under every timeout");
+static __always_inline int ct_recent(const struct xdpfwd_flow *e, __u64 now)
+{
+	return (__s64)(now - e->last_seen_ns) <= (__s64)XDPFWD_TOUCH_NS;
+}
+
 /* The twin's key: the reverse of this entry's rewrite tuple. */
 static __always_inline void ct_twin_key(const struct xdpfwd_flow *e, __u8 proto,
 					struct xdpfwd_flow_key *tk)

@@ -11,6 +11,11 @@ public enum GlobalCounter {
         "drop_ports_exhausted", "drop_no_snat_addr", "drop_flow_table", "drop_mtu",
         "drop_no_meta", "drop_flow_clash", "flow_new", "flow_expired", "tc_slowpath_redirect",
     ]
+
+    /// Slot of "rx", which the reader derives instead of reading.
+    static let rxIndex = Int(XDPFWD_STAT_RX.rawValue)
+    /// The per-packet verdict counters; rx is their sum.
+    static let verdicts: Set<String> = ["verdict_pass", "verdict_drop", "verdict_tx", "verdict_redirect"]
 }
 
 public struct DirectionCounters: Sendable, Equatable, Codable {
@@ -52,6 +57,11 @@ public struct CountersReader {
             let perCPU = try maps.stats.lookup(UInt32(index))
             global.append((name, perCPU.reduce(0, &+)))
         }
+        // The data plane no longer counts rx per packet (one write fewer on
+        // the hot path): every packet gets exactly one verdict, so rx is
+        // their sum. The slot stays so the map layout does not change.
+        let rx = global.filter { GlobalCounter.verdicts.contains($0.0) }.reduce(0) { $0 &+ $1.1 }
+        global[GlobalCounter.rxIndex].1 = rx
         var rules: [RuleCounters] = []
         for installed in try RuleTable(maps: maps).list() {
             var counters = RuleCounters(rule: installed)

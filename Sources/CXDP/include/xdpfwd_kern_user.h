@@ -144,7 +144,9 @@ struct xdpfwd_rule_stats {
 
 /* Global counters (per CPU), indexed by enum xdpfwd_stat. */
 enum xdpfwd_stat {
-	XDPFWD_STAT_RX = 0,             /* every packet the program saw */
+	XDPFWD_STAT_RX = 0,             /* every packet the program saw; not written
+	                                 * by the data plane: readers report the sum
+	                                 * of the four VERDICT_* counters */
 	XDPFWD_STAT_VERDICT_PASS,
 	XDPFWD_STAT_VERDICT_DROP,
 	XDPFWD_STAT_VERDICT_TX,
