@@ -7,13 +7,13 @@ import XDPLoader
 struct XDPFwd: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "xdpfwd",
-        version: "0.1.0",
         abstract: "XDP L4 port forwarder: full-NAT TCP/UDP forwarding in the NIC driver.",
         discussion: """
             State lives in pinned BPF maps under --pin-dir (env XDPFWD_PIN_DIR, default \(PinLayout.defaultDirectory)): \
             rules changed by one command are live at once, and forwarding continues after xdpfwd exits.
             Exit status: 0 success, 1 runtime error, 64 usage error.
             """,
+        version: "0.1.0",
         subcommands: [Attach.self, Detach.self, Status.self, RuleCommand.self, Stats.self, Bench.self]
     )
 }
