@@ -29,17 +29,22 @@ let package = Package(
             plugins: ["BPFEmbedPlugin"]
         ),
         // Benchmarks behind `xdpfwd bench`.
-        .target(name: "Benchmarks", dependencies: ["CXDP", "XDPLoader", "RuleModel", "Packets"]),
+        // Its own BPF object (bpf/bench.bpf.c: generator, sink, bare limit).
+        .target(
+            name: "Benchmarks",
+            dependencies: ["CXDP", "XDPLoader", "RuleModel", "Packets"],
+            plugins: ["BPFEmbedPlugin"]
+        ),
         .executableTarget(
             name: "xdpfwd",
             dependencies: [
-                "XDPLoader", "RuleModel", "Benchmarks",
+                "XDPLoader", "RuleModel", "Benchmarks", "Packets",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        // Compiles bpf/*.bpf.c with the toolchain's clang and embeds the object.
+        // Compiles bpf/*.bpf.c with the toolchain's clang and embeds the objects.
         .plugin(name: "BPFEmbedPlugin", capability: .buildTool()),
         .testTarget(name: "RuleModelTests", dependencies: ["RuleModel"]),
-        .testTarget(name: "XDPLoaderTests", dependencies: ["XDPLoader", "RuleModel", "CXDP", "Packets"]),
+        .testTarget(name: "XDPLoaderTests", dependencies: ["XDPLoader", "RuleModel", "CXDP", "Packets", "Benchmarks"]),
     ]
 )

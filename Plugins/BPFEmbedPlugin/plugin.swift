@@ -1,30 +1,38 @@
 import Foundation
 import PackagePlugin
 
-/// Builds bpf/xdpfwd.bpf.c with the toolchain's clang (`-target bpf`) and
-/// embeds the object as base64 in a generated Swift file. Only a `.swift`
-/// file is declared as output: anything else would become a resource.
+/// Builds the BPF objects a target embeds with the toolchain's clang
+/// (`-target bpf`, scripts/build-bpf.sh) and embeds each as base64 in a
+/// generated Swift file. Only `.swift` files are declared as outputs:
+/// anything else would become a resource.
 @main
 struct BPFEmbedPlugin: BuildToolPlugin {
+    /// Which bpf/ source each target embeds, and the Swift enum holding it.
+    static let objects: [String: [(source: String, enumName: String)]] = [
+        "XDPLoader": [("xdpfwd.bpf.c", "EmbeddedBPFObject")],   // the data plane
+        "Benchmarks": [("bench.bpf.c", "EmbeddedBenchObject")],  // generator, sink, bare limit
+    ]
+
     func createBuildCommands(context: PluginContext, target: Target) throws -> [Command] {
         let root = context.package.directoryURL
         let bpfDir = root.appending(path: "bpf")
-        let sharedHeader = root.appending(path: "Sources/CXDP/include/xdpfwd_kern_user.h")
+        let sharedInclude = root.appending(path: "Sources/CXDP/include")
         let script = root.appending(path: "scripts/build-bpf.sh")
         let clang = try context.tool(named: "clang").url
-        let output = context.pluginWorkDirectoryURL.appending(path: "EmbeddedBPFObject.swift")
 
         let sources = (try? FileManager.default.contentsOfDirectory(at: bpfDir, includingPropertiesForKeys: nil)) ?? []
-        let inputs = sources.filter { ["c", "h"].contains($0.pathExtension) } + [sharedHeader, script]
+        let headers = (try? FileManager.default.contentsOfDirectory(at: sharedInclude, includingPropertiesForKeys: nil)) ?? []
+        let inputs = (sources + headers).filter { ["c", "h"].contains($0.pathExtension) } + [script]
 
-        return [
-            .buildCommand(
-                displayName: "Compiling BPF data plane (bpf/xdpfwd.bpf.c)",
+        return (Self.objects[target.name] ?? []).map { object in
+            let output = context.pluginWorkDirectoryURL.appending(path: "\(object.enumName).swift")
+            return .buildCommand(
+                displayName: "Compiling BPF object bpf/\(object.source)",
                 executable: URL(fileURLWithPath: "/bin/sh"),
-                arguments: [script.path, clang.path, bpfDir.path, sharedHeader.deletingLastPathComponent().path, output.path],
+                arguments: [script.path, clang.path, bpfDir.path, sharedInclude.path, output.path, object.source, object.enumName],
                 inputFiles: inputs,
                 outputFiles: [output]
             )
-        ]
+        }
     }
 }

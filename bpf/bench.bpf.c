@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * bench.bpf.c: the small XDP programs behind `xdpfwd gen` and
+ * `xdpfwd bench topo`. Not part of the data plane; a separate object.
+ *
+ *   xfb_gen    the traffic generator, run by BPF_PROG_TEST_RUN with
+ *              BPF_F_TEST_XDP_LIVE_FRAMES: turns each frame into the next
+ *              frame of the configured flows and transmits it (XDP_TX)
+ *   xfb_sink   the sink: counts IPv4 TCP/UDP frames, keeps a sample, drops
+ *   xfb_bare   the bare limit: rewrites MACs and redirects, nothing else
+ *   xfb_pass   XDP_PASS only, for veth peers that must accept redirected frames
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "xdpfwd_bench.h"
+
+/* The generator's template and flow settings; written by user space. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xfb_gen_cfg);
+} xfb_gen_cfg SEC(".maps");
+
+/* Sink counters, per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xfb_sink_count);
+} xfb_sink_count SEC(".maps");
+
+/* Sampled frames seen by the sink, per CPU (no races between CPUs). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XFB_SAMPLES);
+	__type(key, __u32);
+	__type(value, struct xfb_sample);
+} xfb_samples SEC(".maps");
+
+/* Bare-limit forwarder: the MACs to write. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xfb_bare_cfg);
+} xfb_bare_cfg SEC(".maps");
+
+/* Bare-limit forwarder: entry 0 is the egress interface. */
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} xfb_bare_tx SEC(".maps");
+
+SEC("xdp")
+int xfb_gen(struct xdp_md *ctx)
+{
+	__u8 *data = (void *)(long)ctx->data;
+	__u8 *data_end = (void *)(long)ctx->data_end;
+	__u32 zero = 0;
+	struct xfb_gen_cfg *cfg = bpf_map_lookup_elem(&xfb_gen_cfg, &zero);
+
+	/* Test-run frames carry XFB_GEN_META_LEN bytes of metadata (user space
+	 * passes them, the kernel restores the pointers for every frame); a
+	 * frame received on the generator's interface has none. The program
+	 * is attached there only so that test runs skip the dispatcher's RCU
+	 * waits: real traffic goes to the kernel untouched. */
+	if ((void *)(long)ctx->data_meta + XFB_GEN_META_LEN != (void *)data)
+		return XDP_PASS;
+	if (!cfg || !cfg->armed)
+		return XDP_PASS;
+	/* Frames are never shorter (user space checks); keep the verifier sure. */
+	if (data + XFB_GEN_HDR_LEN > data_end)
+		return XDP_DROP;
+	/* Live-frames pages come back as the forwarder left them (rewritten
+	 * headers): restore the template's headers on every frame. */
+	__builtin_memcpy(data, cfg->hdr, XFB_GEN_HDR_LEN);
+	xfb_gen_patch(data, cfg, cfg->next);
+	cfg->next++;
+	/* Out of the generator's interface, to its veth peer. */
+	return XDP_TX;
+}
+
+SEC("xdp")
+int xfb_sink(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *iph = data + sizeof(*eth);
+	__u32 zero = 0;
+
+	/* ARP, IPv6 and anything short go to the kernel (neighbour resolution). */
+	if ((void *)(iph + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP))
+		return XDP_PASS;
+	if (iph->protocol != IPPROTO_UDP && iph->protocol != IPPROTO_TCP)
+		return XDP_PASS;
+
+	struct xfb_sink_count *count = bpf_map_lookup_elem(&xfb_sink_count, &zero);
+	if (!count)
+		return XDP_PASS;
+	__u64 n = count->packets++;
+	__u32 len = data_end - data;
+	count->bytes += len;
+
+	__u32 slot = n < 16 ? (__u32)n : 16 + (__u32)((n >> 10) & 15);
+	if (n < 16 || (n & 1023) == 0) {
+		struct xfb_sample *s = bpf_map_lookup_elem(&xfb_samples, &slot);
+		/* Two calls, so the verifier sees each length bounded. */
+		__u32 take = len & (XFB_SAMPLE_BYTES - 1);
+		int rc = -1;
+		if (s && len >= XFB_SAMPLE_BYTES) {
+			take = XFB_SAMPLE_BYTES;
+			rc = bpf_xdp_load_bytes(ctx, 0, s->data, XFB_SAMPLE_BYTES);
+		} else if (s && take > 0) {
+			rc = bpf_xdp_load_bytes(ctx, 0, s->data, take);
+		}
+		if (s && rc == 0) {
+			s->len = len;
+			s->captured = take;
+		}
+	}
+	/* Counted: the sink consumes it. */
+	return XDP_DROP;
+}
+
+SEC("xdp")
+int xfb_bare(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	__u32 zero = 0;
+
+	if ((void *)(eth + 1) > data_end)
+		return XDP_PASS;
+	/* Only IPv4 is forwarded; ARP and the rest reach the kernel. */
+	if (eth->h_proto != bpf_htons(ETH_P_IP))
+		return XDP_PASS;
+	struct xfb_bare_cfg *cfg = bpf_map_lookup_elem(&xfb_bare_cfg, &zero);
+	if (!cfg)
+		return XDP_PASS;
+	__builtin_memcpy(eth->h_dest, cfg->dst_mac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, cfg->src_mac, ETH_ALEN);
+	/* Out of the one egress interface; XDP_PASS if it is missing. */
+	return bpf_redirect_map(&xfb_bare_tx, 0, XDP_PASS);
+}
+
+SEC("xdp")
+int xfb_pass(struct xdp_md *ctx)
+{
+	/* Only there to give a veth NAPI, so it accepts redirected frames. */
+	return XDP_PASS;
+}
+
+char LICENSE[] SEC("license") = "GPL";
