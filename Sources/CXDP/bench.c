@@ -291,3 +291,18 @@ int cxdp_if_hwaddr(const char *name, uint8_t mac[6])
 	memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
 	return 0;
 }
+
+/* ---- CPU placement ----------------------------------------------------------- */
+
+int cxdp_pin_task(int tid, int cpu)
+{
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(tid, sizeof(set), &set) == 0 ? 0 : -errno;
+}
+
+int cxdp_gettid(void)
+{
+	return gettid();
+}

@@ -6,7 +6,7 @@ import XDPLoader
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure the forwarder (results are ratios to peers measured in the same run).",
-        subcommands: [BenchProg.self])
+        subcommands: [BenchProg.self, BenchTopo.self])
 }
 
 struct BenchProg: ParsableCommand {

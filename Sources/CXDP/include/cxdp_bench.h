@@ -52,6 +52,10 @@ double cxdp_cacheline_pingpong_ns(int cpu_a, int cpu_b, unsigned rounds);
 /* The MAC address of an interface of the calling thread's namespace. */
 int cxdp_if_hwaddr(const char *name, uint8_t mac[6]);
 
+/* Pin a task (thread id) to one CPU; the calling thread's id. */
+int cxdp_pin_task(int tid, int cpu);
+int cxdp_gettid(void);
+
 /* Nanoseconds of CLOCK_MONOTONIC. */
 uint64_t cxdp_monotonic_ns(void);
 

@@ -1,0 +1,143 @@
+import CXDP
+import Foundation
+import Packets
+import RuleModel
+import XDPLoader
+
+/// One forwarder measured by `bench topo`. Adding a forwarder (the
+/// AF_PACKET FastPath, when it lands) is one more `Kind` and its `start`.
+public struct ForwarderCase: Sendable, Codable {
+    public enum Kind: String, Sendable, Codable, CaseIterable {
+        case bare, xdpNative = "xdpfwd-native", xdpGeneric = "xdpfwd-generic", nftDNAT = "nftables-dnat", udpRelay = "udp-relay"
+    }
+    public let key: String
+    public let name: String
+    public let kind: Kind
+    public var rules = 1
+    public var flows = 1
+    public var snat = true     // full NAT (source becomes the forwarder's)
+
+    /// The listen endpoint the generator sends to, the backend the sink is.
+    static let listen: Packet.Endpoint = "198.18.0.1:5000"
+    static let backend: Packet.Endpoint = "198.18.1.2:6000"
+
+    var generatorDestination: Packet.Endpoint { kind == .bare ? Self.backend : Self.listen }
+
+    /// The default list: the five forwarders, then xdpfwd's scaling cases.
+    public static func standard(scaleRules: Int, scaleFlows: Int) -> [ForwarderCase] {
+        [
+            ForwarderCase(key: "bare", name: "bare limit (XDP MAC rewrite + redirect)", kind: .bare, snat: false),
+            ForwarderCase(key: "xdpfwd-native", name: "xdpfwd native XDP", kind: .xdpNative),
+            ForwarderCase(key: "xdpfwd-generic", name: "xdpfwd generic XDP", kind: .xdpGeneric),
+            ForwarderCase(key: "nftables-dnat", name: "kernel forwarding + nftables DNAT", kind: .nftDNAT),
+            ForwarderCase(key: "udp-relay", name: "UDP relay (recvmmsg/sendmmsg)", kind: .udpRelay),
+            ForwarderCase(key: "xdpfwd-native-rules", name: "xdpfwd native, \(scaleRules) rules", kind: .xdpNative, rules: scaleRules),
+            ForwarderCase(key: "xdpfwd-native-dnat", name: "xdpfwd native DNAT-only, 1 flow", kind: .xdpNative, snat: false),
+            ForwarderCase(key: "xdpfwd-native-dnat-flows", name: "xdpfwd native DNAT-only, \(scaleFlows) flows",
+                          kind: .xdpNative, flows: scaleFlows, snat: false),
+        ]
+    }
+
+    /// What a delivered frame must look like, or why it does not.
+    func problem(with bytes: [UInt8], length: Int, size: Int) -> String? {
+        guard length == size else { return "length \(length), sent \(size)" }
+        guard let packet = try? Packet.decode(bytes) else { return "undecodable" }
+        guard packet.udp != nil else { return "not UDP" }
+        guard packet.ethernet.src == Topology.f1MAC, packet.ethernet.dst == Topology.s0MAC else { return "MACs \(packet.ethernet.src) > \(packet.ethernet.dst)" }
+        guard packet.dst == Self.backend else { return "destination \(packet.dst), expected \(Self.backend)" }
+        let source = snat ? "198.18.1.1" : nil
+        if let source, packet.ip.src.description != source { return "source \(packet.ip.src), expected \(source)" }
+        if !snat, packet.ip.src.value & 0xFFFF_0000 != Packet.Address("198.18.0.0").value { return "source \(packet.ip.src) not the generator's" }
+        if bytes.count == length, !Packet.checksumsValid(bytes) { return "bad checksum: \(Packet.checksumErrors(bytes).joined(separator: ", "))" }
+        if bytes.count < length, !InternetChecksum.verifies(bytes[14..<34]) { return "bad IPv4 header checksum" }
+        return nil
+    }
+}
+
+/// A forwarder set up in the topology; `stop` undoes everything `start` did.
+final class RunningForwarder: @unchecked Sendable {
+    var extraThreads: [Int32] = []
+    private var undo: [() -> Void] = []
+    private var relay: UDPRelay?
+
+    func stop() {
+        relay?.stop()
+        relay = nil
+        for action in undo.reversed() { action() }
+        undo = []
+    }
+
+    /// Sets the case up in `topo`; `xdpfwd` is this program's path, run
+    /// inside the forwarder namespace for attach and rules.
+    static func start(_ c: ForwarderCase, in topo: Topology, xdpfwd: String, forwarderCPU: Int) throws -> RunningForwarder {
+        let running = RunningForwarder()
+        do {
+            try running.setUp(c, topo, xdpfwd, forwarderCPU)
+        } catch {
+            running.stop()
+            throw error
+        }
+        return running
+    }
+
+    private func setUp(_ c: ForwarderCase, _ topo: Topology, _ xdpfwd: String, _ cpu: Int) throws {
+        switch c.kind {
+        case .bare:
+            let object = try BenchObject()
+            let cfgMap = try BPFMap<UInt32, xfb_bare_cfg>(fd: object.map("xfb_bare_cfg"), name: "xfb_bare_cfg")
+            let txMap = try BPFMap<UInt32, UInt32>(fd: object.map("xfb_bare_tx"), name: "xfb_bare_tx")
+            var cfg = xfb_bare_cfg()
+            withUnsafeMutableBytes(of: &cfg.src_mac) { $0.copyBytes(from: Topology.f1MAC.bytes) }
+            withUnsafeMutableBytes(of: &cfg.dst_mac) { $0.copyBytes(from: Topology.s0MAC.bytes) }
+            try cfgMap.update(0, cfg)
+            let link = try topo.fwd.enter { () -> OwnedFD in
+                try txMap.update(0, try Interface.named(topo.f1).ifindex)
+                return try attachXDP(object.program("xfb_bare"), ifindex: try Interface.named(topo.f0).ifindex, what: "bare \(topo.f0)")
+            }
+            undo.append { withExtendedLifetime((object, link)) {} }
+        case .xdpNative, .xdpGeneric:
+            let pinDir = "\(topo.bpffs)/xdpfwd"
+            func cli(_ arguments: [String]) throws {
+                try topo.fwd.exec([xdpfwd] + arguments + ["--pin-dir", pinDir])
+            }
+            try cli(["attach", topo.f0, topo.f1, "--mode", c.kind == .xdpNative ? "native" : "generic"])
+            undo.append { _ = try? cli(["detach", "--all", "--purge"]) }
+            let rule = "\(ForwardingCase.listenString) \(ForwardingCase.backendString)"
+            try cli(["rule", "add", "udp"] + rule.split(separator: " ").map(String.init) + ["--snat", c.snat ? "auto" : "none"])
+            if c.rules > 1 { try Self.fillerRules(c.rules - 1, pinDir: pinDir) }
+        case .nftDNAT:
+            let script = """
+                table ip xfb {
+                  chain pre { type nat hook prerouting priority dstnat; udp dport \(ForwarderCase.listen.port) dnat to \(ForwarderCase.backend); }
+                  chain post { type nat hook postrouting priority srcnat; oifname "\(topo.f1)" masquerade; }
+                }
+                """
+            let path = "\(topo.bpffs).nft"
+            try script.write(toFile: path, atomically: true, encoding: .utf8)
+            defer { unlink(path) }
+            try topo.fwd.exec(["nft", "-f", path])
+            undo.append { _ = try? topo.fwd.exec(["nft", "delete", "table", "ip", "xfb"]) }
+        case .udpRelay:
+            let relay = try UDPRelay(namespace: topo.fwd, listen: ForwarderCase.listen, backend: ForwarderCase.backend, cpu: cpu)
+            self.relay = relay
+            extraThreads = [relay.tid]
+        }
+    }
+
+    /// count filler UDP rules on 198.19.0.0/16 ports 80-81, never matched,
+    /// written straight into the pinned rules map (the CLI would take minutes).
+    static func fillerRules(_ count: Int, pinDir: String) throws {
+        let datapath = try Datapath.openPinned(PinLayout(directory: pinDir))
+        let backend = Endpoint(address: IPv4Address("198.18.1.2")!, port: 6000)
+        for i in 0..<count {
+            let address = IPv4Address(UInt32(198) << 24 | UInt32(19) << 16 | UInt32(i & 0xFFFF))
+            let rule = try ForwardingRule(protocol: .udp, listen: Endpoint(address: address, port: UInt16(80 + i >> 16)), backend: backend)
+            try datapath.maps.rules.update(RuleCompiler.key(rule.key), RuleCompiler.value(rule, id: UInt32(i + 1)), .noExist)
+        }
+    }
+}
+
+enum ForwardingCase {
+    static let listenString = ForwarderCase.listen.description
+    static let backendString = ForwarderCase.backend.description
+}

@@ -1,0 +1,92 @@
+import CXDP
+import Glibc
+import Packets
+import XDPLoader
+
+/// The namespaces of `xdpfwd bench topo`, torn down when this goes away:
+///
+///   NAME-gen             NAME-fwd                         NAME-sink
+///   Tg0 198.18.0.2 <---> Tf0 198.18.0.1
+///                        Tf1 198.18.1.1 <---------------> Ts0 198.18.1.2
+///
+/// T is a short unique tag, so the threaded-NAPI kthreads ("napi/Tf0-N")
+/// can be told apart from other namespaces'. Only 198.18.0.0/15, never the
+/// root namespace. Neighbours are permanent: no ARP in the measurement.
+final class Topology: @unchecked Sendable {
+    let gen: NetworkNamespace
+    let fwd: NetworkNamespace
+    let sinkNS: NetworkNamespace
+    let tag: String
+    let bpffs: String
+    var g0: String { tag + "g0" }
+    var f0: String { tag + "f0" }
+    var f1: String { tag + "f1" }
+    var s0: String { tag + "s0" }
+    static let g0MAC: Packet.MAC = "02:00:00:00:0b:01"
+    static let f0MAC: Packet.MAC = "02:00:00:00:0f:00"
+    static let f1MAC: Packet.MAC = "02:00:00:00:0f:01"
+    static let s0MAC: Packet.MAC = "02:00:00:00:0b:02"
+    let sink: Sink
+    private(set) var g0Index: UInt32 = 0
+
+    init(prefix: String) throws {
+        tag = "x\(getpid() % 10000)"
+        gen = try NetworkNamespace(name: "\(prefix)-gen")
+        fwd = try NetworkNamespace(name: "\(prefix)-fwd")
+        sinkNS = try NetworkNamespace(name: "\(prefix)-sink")
+        bpffs = "/run/xdpfwd-bench/\(prefix)"
+        sink = try Sink()
+        try build()
+    }
+
+    private func build() throws {
+        try gen.ip(["link", "add", g0, "address", Self.g0MAC.description, "type", "veth",
+                    "peer", "name", f0, "address", Self.f0MAC.description, "netns", fwd.name])
+        try fwd.ip(["link", "add", f1, "address", Self.f1MAC.description, "type", "veth",
+                    "peer", "name", s0, "address", Self.s0MAC.description, "netns", sinkNS.name])
+        try gen.ip(["addr", "add", "198.18.0.2/24", "dev", g0])
+        try fwd.ip(["addr", "add", "198.18.0.1/24", "dev", f0])
+        try fwd.ip(["addr", "add", "198.18.1.1/24", "dev", f1])
+        try sinkNS.ip(["addr", "add", "198.18.1.2/24", "dev", s0])
+        for (ns, devices) in [(gen, [g0]), (fwd, [f0, f1]), (sinkNS, [s0])] {
+            try ns.exec(["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"])
+            for device in devices {
+                try ns.exec(["sysctl", "-qw", "net.ipv6.conf.\(device).disable_ipv6=1"])
+                // Complete checksums in software (see PLATFORM: redirected
+                // CHECKSUM_PARTIAL packets are never finished); GRO gives the
+                // receiving veth NAPI, so it accepts XDP_TX'ed frames.
+                try ns.exec(["ethtool", "-K", device, "tx", "off", "gro", "on"])
+                try ns.ip(["link", "set", device, "up"])
+                try ns.exec(["sh", "-c", "echo 1 > /sys/class/net/\(device)/threaded"])
+            }
+        }
+        try fwd.exec(["sysctl", "-qw", "net.ipv4.conf.all.forwarding=1"])
+        try fwd.exec(["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0"])
+        try fwd.ip(["neigh", "replace", "198.18.1.2", "lladdr", Self.s0MAC.description, "dev", f1, "nud", "permanent"])
+        try fwd.ip(["neigh", "replace", "198.18.0.2", "lladdr", Self.g0MAC.description, "dev", f0, "nud", "permanent"])
+        try sinkNS.ip(["neigh", "replace", "198.18.1.1", "lladdr", Self.f1MAC.description, "dev", s0, "nud", "permanent"])
+        g0Index = try gen.enter { try Interface.named(g0).ifindex }
+        try sinkNS.enter { try sink.attach(ifindex: try Interface.named(s0).ifindex) }
+        try run("/bin/mkdir", ["-p", bpffs])
+        try run("/bin/mount", ["-t", "bpf", "bpf", bpffs])
+    }
+
+    /// Where the forwarder's work runs: its interfaces' NAPI kthreads.
+    var forwarderNAPI: [Int32] { CPUTime.napiThreads(device: f0) + CPUTime.napiThreads(device: f1) }
+    var generatorNAPI: [Int32] { CPUTime.napiThreads(device: g0) + CPUTime.napiThreads(device: s0) }
+
+    /// Pins NAPI kthreads; again after every XDP attach or detach, which
+    /// makes veth recreate them.
+    func pin(generatorCPU: Int, forwarderCPU: Int) throws {
+        try CPUTime.pin(forwarderNAPI, cpu: forwarderCPU)
+        try CPUTime.pin(generatorNAPI, cpu: generatorCPU)
+    }
+
+    deinit {
+        sink.detach()
+        _ = try? run("/bin/umount", [bpffs])
+        rmdir(bpffs)
+        rmdir("/run/xdpfwd-bench")
+        // NetworkNamespace's deinit deletes each namespace (and its veths).
+    }
+}
