@@ -137,6 +137,22 @@ PY
     ! ip netns list | grep -q "^xfb[0-9]*-" || fail "namespaces left behind: $(ip netns list | grep '^xfb')"
 }
 
+case_topo_interrupt() {
+    local pid rc i
+    "$XDPFWD" bench topo --only xdpfwd-native --rounds 5 --duration 2 >/dev/null 2>&1 &
+    pid=$!
+    for ((i = 0; i < 50; i++)); do
+        ip netns list | grep -q "^xfb[0-9]*-fwd" && break
+        sleep 0.1
+    done
+    sleep 1
+    kill -INT "$pid"
+    wait "$pid"; rc=$?
+    ((rc == 130)) || fail "exit $rc after SIGINT, expected 130" || return
+    ! ip netns list | grep -q "^xfb[0-9]*-" || fail "namespaces left behind: $(ip netns list | grep '^xfb')" || return
+    ! grep -q " /run/xdpfwd-bench/" /proc/mounts || fail "bpffs left mounted"
+}
+
 case_topo_usage() {
     local rc
     "$XDPFWD" bench topo --only nosuch >/dev/null 2>&1; rc=$?
@@ -153,6 +169,7 @@ run_case "gen text output" case_gen_text
 run_case "gen usage errors exit 64" case_gen_usage
 run_case "pktgen.sh runs, or says in one line that pktgen is missing (69)" case_pktgen
 run_case "bench topo --quick: every forwarder measured, samples translated, counts consistent" case_topo_quick
+run_case "bench topo interrupted: namespaces and mounts removed, exit 130" case_topo_interrupt
 run_case "bench topo usage errors exit 64" case_topo_usage
 echo "bench-e2e: $PASSED passed, $FAILED failed"
 ((FAILED == 0))

@@ -69,6 +69,16 @@ public struct TopologyBenchmark {
     public let options: Options
     public init(options: Options) { self.options = options }
 
+    /// What a signal handler can still do when the run is interrupted:
+    /// delete the namespaces (their veths and XDP programs go with them)
+    /// and unmount the benchmark's bpffs.
+    public static func emergencyTeardown(prefix: String) {
+        for suffix in ["gen", "fwd", "sink"] { _ = try? XDPLoader.run("/usr/sbin/ip", ["netns", "del", "\(prefix)-\(suffix)"]) }
+        _ = try? XDPLoader.run("/bin/umount", ["-l", "/run/xdpfwd-bench/\(prefix)"])
+        rmdir("/run/xdpfwd-bench/\(prefix)")
+        rmdir("/run/xdpfwd-bench")
+    }
+
     public func run(progress: (String) -> Void) throws -> Report {
         try options.validate()
         let cases = ForwarderCase.standard(scaleRules: options.scaleRules, scaleFlows: options.scaleFlows)

@@ -42,6 +42,21 @@ struct BenchTopo: ParsableCommand {
         options.only = only.map { $0.split(separator: ",").map(String.init) }
         options.xdpfwd = try selfExecutable()
         try options.validate()
+        // Ctrl-C or TERM mid-run: delete the namespaces (which detaches
+        // everything in them) and the bpffs mount, then exit.
+        let prefix = options.namePrefix
+        signal(SIGINT, SIG_IGN)
+        signal(SIGTERM, SIG_IGN)
+        let handlers = [SIGINT, SIGTERM].map { number -> DispatchSourceSignal in
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                TopologyBenchmark.emergencyTeardown(prefix: prefix)
+                _exit(128 + number)
+            }
+            source.resume()
+            return source
+        }
+        defer { handlers.forEach { $0.cancel() } }
         let report = try TopologyBenchmark(options: options).run { message in
             let line = "bench topo: \(message)\n"
             _ = line.withCString { write(2, $0, strlen($0)) }
