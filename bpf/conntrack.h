@@ -141,30 +141,37 @@ static __always_inline void ct_set_state(const struct xdpfwd_flow_key *key,
 }
 
 /*
- * TCP state machine. Only packets that change the state (SYN-ACK, FIN,
- * RST, a SYN reopening a closed tuple) pay for the twin lookup.
+ * TCP state machine, family-independent: the state an entry in `st`, of
+ * direction `dir`, moves to when a packet with TCP `flags` passes.
+ */
+static __always_inline __u8 ct_tcp_next_state(__u8 st, __u8 dir, __u8 flags)
+{
+	if (flags & XDPFWD_TCP_RST)
+		return XDPFWD_CT_TCP_RST;
+	if (flags & XDPFWD_TCP_FIN)
+		return st == XDPFWD_CT_TCP_RST ? st : XDPFWD_CT_TCP_FIN;
+	if ((flags & (XDPFWD_TCP_SYN | XDPFWD_TCP_ACK)) == XDPFWD_TCP_SYN &&
+	    dir == XDPFWD_DIR_FORWARD &&
+	    (st == XDPFWD_CT_TCP_FIN || st == XDPFWD_CT_TCP_RST))
+		/* The client reuses a closing tuple for a new connection:
+		 * without this the new connection would keep the short
+		 * FIN/RST timeout and never reach EST. */
+		return XDPFWD_CT_TCP_OPENING;
+	if (dir == XDPFWD_DIR_REPLY && st == XDPFWD_CT_TCP_OPENING)
+		return XDPFWD_CT_TCP_EST;
+	return st;
+}
+
+/*
+ * Only packets that change the state (SYN-ACK, FIN, RST, a SYN reopening a
+ * closed tuple) pay for the twin lookup.
  */
 static __always_inline void ct_tcp_update(const struct xdpfwd_flow_key *key,
 					  struct xdpfwd_flow *e, __u8 flags)
 {
-	__u8 st = e->state, want = st;
+	__u8 want = ct_tcp_next_state(e->state, e->direction, flags);
 
-	if (flags & XDPFWD_TCP_RST) {
-		want = XDPFWD_CT_TCP_RST;
-	} else if (flags & XDPFWD_TCP_FIN) {
-		if (st != XDPFWD_CT_TCP_RST)
-			want = XDPFWD_CT_TCP_FIN;
-	} else if ((flags & (XDPFWD_TCP_SYN | XDPFWD_TCP_ACK)) == XDPFWD_TCP_SYN &&
-		   e->direction == XDPFWD_DIR_FORWARD &&
-		   (st == XDPFWD_CT_TCP_FIN || st == XDPFWD_CT_TCP_RST)) {
-		/* The client reuses a closing tuple for a new connection:
-		 * without this the new connection would keep the short
-		 * FIN/RST timeout and never reach EST. */
-		want = XDPFWD_CT_TCP_OPENING;
-	} else if (e->direction == XDPFWD_DIR_REPLY && st == XDPFWD_CT_TCP_OPENING) {
-		want = XDPFWD_CT_TCP_EST;
-	}
-	if (want != st)
+	if (want != e->state)
 		ct_set_state(key, e, want);
 }
 

@@ -30,6 +30,13 @@ static __always_inline __u32 csum_sub_add32(__u32 sum, __u32 old, __u32 new)
 	return csum_sub_add16(sum, old & 0xffff, new & 0xffff);
 }
 
+/* Fold a running sum to 16 bits without complementing it. */
+static __always_inline __u32 csum_fold(__u32 sum)
+{
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (sum & 0xffff) + (sum >> 16);
+}
+
 /* Fold the carries back in and complement: the new checksum. */
 static __always_inline __sum16 csum_finish(__u32 sum)
 {

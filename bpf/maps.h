@@ -30,6 +30,32 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } xdpfwd_flows SEC(".maps");
 
+/* IPv6 forwarding rules: (proto, listen addr, listen port) -> backend. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct xdpfwd_rule6_key);
+	__type(value, struct xdpfwd_rule6);
+	__uint(max_entries, XDPFWD_MAX_RULES);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xdpfwd_rules6 SEC(".maps");
+
+/* IPv6 conntrack, same scheme as xdpfwd_flows (two entries per flow, LRU). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct xdpfwd_flow6_key);
+	__type(value, struct xdpfwd_flow6);
+	__uint(max_entries, XDPFWD_MAX_FLOWS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xdpfwd_flows6 SEC(".maps");
+
+/* Scratch for creating an IPv6 flow, per CPU; private to the program. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct xdpfwd_flow6_scratch);
+	__uint(max_entries, 1);
+} xdpfwd_scratch6 SEC(".maps");
+
 /* Attached interfaces by ifindex: the SNAT address for flows leaving there. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -74,5 +100,19 @@ struct {
 	__uint(max_entries, XDPFWD_MAX_RULES);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } xdpfwd_rstats SEC(".maps");
+
+/* Programs xdpfwd_xdp tail-calls, by XDPFWD_PROG_*; libbpf fills it at
+ * load. Pinned, or held open by the loader: the kernel empties a program
+ * array when its last user reference goes. */
+int xdpfwd_xdp6(struct xdp_md *ctx);
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__uint(key_size, sizeof(__u32));
+	__array(values, int (struct xdp_md *));
+} xdpfwd_progs SEC(".maps") = {
+	.values = { [XDPFWD_PROG_IPV6] = (void *)&xdpfwd_xdp6 },
+};
 
 #endif /* XDPFWD_MAPS_H */

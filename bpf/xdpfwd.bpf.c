@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 OR MIT */
 /*
  * xdpfwd.bpf.c: entry points of the xdpfwd data plane, an XDP L4 port
- * forwarder with full NAT (IPv4 TCP/UDP).
+ * forwarder with full NAT (IPv4 and IPv6 TCP/UDP, ICMP errors about them).
  *
  *   xdpfwd_xdp   the forwarder, attached to every forwarding interface
+ *   xdpfwd_xdp6  the IPv6 half of the forwarder, tail-called by xdpfwd_xdp
  *   xdpfwd_tc    clsact ingress: finishes packets XDP passed up because the
  *                next hop's neighbour was unresolved or its egress is not
  *                an attached interface
@@ -28,6 +29,8 @@
 #include "conntrack.h"
 #include "nat.h"
 #include "nexthop.h"
+#include "icmp.h"
+#include "forward6.h"
 
 /* Translate per f (TTL checked, next hop known), count, send. */
 static __always_inline int xdpfwd_send(struct xdp_md *ctx, struct pkt_info *p,
@@ -226,7 +229,12 @@ static __always_inline int xdpfwd_process(struct xdp_md *ctx)
 		return XDP_PASS;
 	}
 	if (proto != bpf_htons(ETH_P_IP)) {
-		/* ARP, IPv6, VLAN, ...: not for this forwarder (yet). */
+		if (proto == bpf_htons(ETH_P_IPV6))
+			/* The IPv6 program takes over (and counts the verdict);
+			 * it has a BPF stack of its own. Returns only if the
+			 * program array lacks it, which libbpf prevents. */
+			bpf_tail_call(ctx, &xdpfwd_progs, XDPFWD_PROG_IPV6);
+		/* ARP, VLAN, ...: not for this forwarder (yet). */
 		stats_inc(XDPFWD_STAT_PASS_NOT_IPV4);
 		return XDP_PASS;
 	}
@@ -262,8 +270,12 @@ static __always_inline int xdpfwd_process(struct xdp_md *ctx)
 		p.l4 = uh;
 		key.sport = uh->source;
 		key.dport = uh->dest;
+	} else if (proto == IPPROTO_ICMP) {
+		/* Errors about our flows are translated; the rest is the
+		 * stack's (echo requests to a listen address included). */
+		return icmp4_error(ctx, &p, nh.pos, data_end);
 	} else {
-		/* ICMP and the rest: the stack's business. */
+		/* Another protocol: the stack's business. */
 		stats_inc(XDPFWD_STAT_PASS_NOT_TCP_UDP);
 		return XDP_PASS;
 	}
@@ -295,6 +307,15 @@ int xdpfwd_xdp(struct xdp_md *ctx)
 	/* No per-packet rx counter: rx is the sum of the verdict counters,
 	 * which the control plane adds up. */
 	act = xdpfwd_process(ctx);
+	stats_verdict(act);
+	return act;
+}
+
+SEC("xdp")
+int xdpfwd_xdp6(struct xdp_md *ctx)
+{
+	int act = xdpfwd_process6(ctx);
+
 	stats_verdict(act);
 	return act;
 }

@@ -1,28 +1,51 @@
-/// An IPv4 address and a port, written "ADDRESS:PORT".
+/// An address and a port, written "198.18.0.1:8080" or "[2001:2::1]:8080".
 public struct Endpoint: Hashable, Sendable {
-    public let address: IPv4Address
+    public let address: IPAddress
     /// Host byte order. A rule rejects 0; parsing never produces it.
     public let port: UInt16
 
-    public init(address: IPv4Address, port: UInt16) {
+    public init(address: IPAddress, port: UInt16) {
         self.address = address
         self.port = port
+    }
+
+    public init(address: IPv4Address, port: UInt16) {
+        self.init(address: .v4(address), port: port)
+    }
+
+    public init(address: IPv6Address, port: UInt16) {
+        self.init(address: .v6(address), port: port)
     }
 
     /// The port as it sits in a `__be16` map field.
     public var networkOrderPort: UInt16 { port.bigEndian }
 
-    /// Parses "198.18.0.1:8080". IPv6 ("[::1]:80") is rejected for now.
+    /// Parses "198.18.0.1:8080" or "[2001:2::1]:8080". IPv6 needs the
+    /// brackets: without them the port would be ambiguous.
     public init(parsing string: String) throws(RuleError) {
-        if string.hasPrefix("[") { throw .ipv6NotSupported(string) }
+        if string.hasPrefix("[") {
+            guard let close = string.firstIndex(of: "]") else { throw .invalidEndpoint(string) }
+            let addressPart = String(string[string.index(after: string.startIndex)..<close])
+            let rest = string[string.index(after: close)...]
+            guard rest.hasPrefix(":") else {
+                throw rest.isEmpty ? .missingPort(string) : .invalidEndpoint(string)
+            }
+            if addressPart.isEmpty { throw .missingAddress(string) }
+            if addressPart.contains("%") { throw .ipv6ZoneID(addressPart, in: string) }
+            guard let address = IPv6Address(addressPart) else { throw .invalidAddress(addressPart, in: string) }
+            let portPart = rest.dropFirst()
+            guard let port = Endpoint.parsePort(portPart) else { throw .invalidPort(String(portPart), in: string) }
+            self.init(address: address, port: port)
+            return
+        }
         guard let colon = string.firstIndex(of: ":") else {
             throw .missingPort(string)
         }
         let addressPart = string[..<colon]
         let portPart = string[string.index(after: colon)...]
-        // Unbracketed IPv6 ("::1", "fe80::1:80") has a colon in what would be the port.
+        // Unbracketed IPv6 ("::1", "2001:2::1:80") has a colon in what would be the port.
         if !addressPart.contains(".") && portPart.contains(":") {
-            throw .ipv6NotSupported(string)
+            throw .unbracketedIPv6(string)
         }
         if addressPart.isEmpty { throw .missingAddress(string) }
         guard let address = IPv4Address(addressPart) else {
@@ -48,7 +71,13 @@ public struct Endpoint: Hashable, Sendable {
 }
 
 extension Endpoint: CustomStringConvertible {
-    public var description: String { "\(address):\(port)" }
+    /// "198.18.0.1:8080" or "[2001:2::1]:8080", the address in canonical form.
+    public var description: String {
+        switch address {
+        case .v4(let v4): "\(v4):\(port)"
+        case .v6(let v6): "[\(v6)]:\(port)"
+        }
+    }
 }
 
 extension Endpoint: Codable {

@@ -33,14 +33,22 @@ public struct ForwardingRule: Hashable, Sendable {
     }
 
     /// The checks every rule passes, in the order they are reported:
-    /// ports nonzero; listen, backend and fixed SNAT addresses usable
-    /// unicast (not unspecified, loopback, multicast, broadcast or 240/4);
-    /// listen differs from backend.
+    /// ports nonzero; backend and fixed SNAT address of the listen
+    /// address's family (no NAT64/NAT46); listen, backend and fixed SNAT
+    /// addresses usable unicast (IPv4: not unspecified, loopback, multicast,
+    /// broadcast or 240/4; IPv6: not unspecified, loopback, multicast,
+    /// link-local or IPv4-mapped); listen differs from backend.
     public static func validate(
         protocol: TransportProtocol, listen: Endpoint, backend: Endpoint, snat: SNATPolicy
     ) throws(RuleError) {
         if listen.port == 0 { throw .zeroPort(.listen) }
         if backend.port == 0 { throw .zeroPort(.backend) }
+        if backend.address.family != listen.address.family {
+            throw .familyMismatch(.backend, backend.address, listen: listen.address)
+        }
+        if case .fixed(let address) = snat, address.family != listen.address.family {
+            throw .familyMismatch(.snat, address, listen: listen.address)
+        }
         try checkUsable(listen.address, as: .listen)
         try checkUsable(backend.address, as: .backend)
         if case .fixed(let address) = snat { try checkUsable(address, as: .snat) }
@@ -48,7 +56,7 @@ public struct ForwardingRule: Hashable, Sendable {
     }
 
     /// Throws `.unusableAddress` if `address` cannot play `role` in a rule.
-    public static func checkUsable(_ address: IPv4Address, as role: AddressRole) throws(RuleError) {
+    public static func checkUsable(_ address: IPAddress, as role: AddressRole) throws(RuleError) {
         if let kind = address.unusableKind { throw .unusableAddress(role, address, kind) }
     }
 

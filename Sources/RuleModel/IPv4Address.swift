@@ -101,6 +101,10 @@ public enum UnusableAddressKind: String, Hashable, Sendable, CaseIterable {
     case multicast
     case broadcast
     case reserved
+    /// IPv6 fe80::/10.
+    case linkLocal
+    /// IPv6 ::ffff:0:0/96.
+    case ipv4Mapped
 }
 
 extension IPv4Address: CustomStringConvertible {

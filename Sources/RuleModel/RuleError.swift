@@ -3,22 +3,29 @@
 /// Each description is one line that names the offending input and says
 /// what was expected, fit for a CLI's "error: ..." line.
 public enum RuleError: Error, Hashable, Sendable {
-    /// Not a strict dotted quad; `in:` is the whole "ADDR:PORT" when the address came from one.
+    /// Not a strict dotted quad or RFC 4291 IPv6 text; `in:` is the whole
+    /// "ADDR:PORT" when the address came from one.
     case invalidAddress(String, in: String?)
+    /// An IPv6 address with a zone id ("fe80::1%eth0"): zones are link-local only.
+    case ipv6ZoneID(String, in: String?)
     /// Not a decimal 1-65535, in the given "ADDR:PORT".
     case invalidPort(String, in: String)
     /// "ADDR:PORT" without the colon.
     case missingPort(String)
     /// "ADDR:PORT" with nothing before the colon.
     case missingAddress(String)
-    /// An IPv6 endpoint: a later issue.
-    case ipv6NotSupported(String)
+    /// An IPv6 endpoint without brackets ("2001:2::1:80").
+    case unbracketedIPv6(String)
+    /// "[ADDR" without "]", or junk between "]" and ":PORT".
+    case invalidEndpoint(String)
+    /// A backend or SNAT address of another family than the listen address.
+    case familyMismatch(AddressRole, IPAddress, listen: IPAddress)
     case unknownProtocol(String)
     /// Not "auto", "none" or an IPv4 address.
     case invalidSNAT(String)
     /// A rule built from values (not parsed) with port 0.
     case zeroPort(AddressRole)
-    case unusableAddress(AddressRole, IPv4Address, UnusableAddressKind)
+    case unusableAddress(AddressRole, IPAddress, UnusableAddressKind)
     /// Listen and backend are the same endpoint.
     case listenIsBackend(Endpoint)
 }
@@ -26,22 +33,32 @@ public enum RuleError: Error, Hashable, Sendable {
 extension RuleError: CustomStringConvertible {
     public var description: String {
         switch self {
+        case .invalidAddress(let string, let endpoint?) where endpoint.hasPrefix("["):
+            "invalid IPv6 address \(quoted(string)) in \(quoted(endpoint)): \(Self.expectedIPv6)"
         case .invalidAddress(let string, let endpoint?):
             "invalid IPv4 address \(quoted(string)) in \(quoted(endpoint)): \(Self.expectedAddress)"
+        case .invalidAddress(let string, nil) where string.contains(":"):
+            "invalid IPv6 address \(quoted(string)): \(Self.expectedIPv6)"
         case .invalidAddress(let string, nil):
             "invalid IPv4 address \(quoted(string)): \(Self.expectedAddress)"
+        case .ipv6ZoneID(let string, let endpoint):
+            "IPv6 address \(quoted(string))\(endpoint.map { " in \(quoted($0))" } ?? "") has a zone id: zones name link-local scopes, which are never forwarded; use a global address"
         case .invalidPort(let port, let endpoint):
             "invalid port \(quoted(port)) in \(quoted(endpoint)): \(Self.expectedPort(port))"
         case .missingPort(let string):
             "missing port in \(quoted(string)): expected ADDRESS:PORT, like 198.18.0.1:8080"
         case .missingAddress(let string):
             "missing address in \(quoted(string)): expected ADDRESS:PORT, like 198.18.0.1:8080"
-        case .ipv6NotSupported(let string):
-            "IPv6 endpoint \(quoted(string)) is not supported yet: expected IPv4 ADDRESS:PORT"
+        case .unbracketedIPv6(let string):
+            "IPv6 endpoint \(quoted(string)) needs brackets: expected [ADDRESS]:PORT, like [2001:2::1]:8080"
+        case .invalidEndpoint(let string):
+            "invalid endpoint \(quoted(string)): expected [ADDRESS]:PORT, like [2001:2::1]:8080"
+        case .familyMismatch(let role, let address, let listen):
+            "\(role.label) address \(address) is \(address.family.rawValue) but the listen address \(listen) is \(listen.family.rawValue): a rule forwards within one family (NAT64 is not supported)"
         case .unknownProtocol(let string):
             "unknown protocol \(quoted(string)): expected tcp or udp"
         case .invalidSNAT(let string):
-            "invalid SNAT \(quoted(string)): expected auto, none or an IPv4 address"
+            "invalid SNAT \(quoted(string)): expected auto, none or an address (IPv6 without brackets)"
         case .zeroPort(let role):
             "\(role.label) port 0 is invalid: ports are 1-65535"
         case .unusableAddress(let role, let address, let kind):
@@ -52,6 +69,7 @@ extension RuleError: CustomStringConvertible {
     }
 
     static let expectedAddress = "expected four decimal numbers 0-255 without leading zeros, like 198.18.0.1"
+    static let expectedIPv6 = "expected IPv6 text like 2001:2::1 (hex groups of 1-4 digits, at most one ::)"
 
     static func expectedPort(_ port: String) -> String {
         if !port.isEmpty && port.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) {
@@ -99,6 +117,8 @@ extension UnusableAddressKind {
         case .multicast: "multicast"
         case .broadcast: "the broadcast address"
         case .reserved: "reserved (240.0.0.0/4)"
+        case .linkLocal: "link-local (fe80::/10)"
+        case .ipv4Mapped: "IPv4-mapped (::ffff:0:0/96)"
         }
     }
 
@@ -107,6 +127,8 @@ extension UnusableAddressKind {
         case (.loopback, .listen): "XDP never sees it"
         case (.loopback, _): "forwarded packets leave through a network interface and cannot reach it"
         case (.unspecified, .listen): "expected the specific address clients connect to"
+        case (.linkLocal, _): "link-local addresses are never forwarded (the kernel's FIB lookup refuses them); use a global address"
+        case (.ipv4Mapped, _): "it is an IPv4 address: write it as a dotted quad (NAT64 is not supported)"
         default: "expected a unicast address"
         }
     }

@@ -1,19 +1,20 @@
 /// What source address a forwarded packet leaves with.
 public enum SNATPolicy: Hashable, Sendable {
-    /// The egress interface's IPv4 address (full NAT).
+    /// The egress interface's address of the rule's family (full NAT).
     case auto
     /// Keep the client's address (DNAT only); the backend must route replies back through us.
     case none
     /// This address.
-    case fixed(IPv4Address)
+    case fixed(IPAddress)
 
-    /// Parses "auto", "none" (any case) or an IPv4 address.
+    /// Parses "auto", "none" (any case) or an address (IPv6 without brackets).
     public init(parsing string: String) throws(RuleError) {
         switch string.lowercased() {
         case "auto": self = .auto
         case "none": self = .none
         default:
-            guard let address = IPv4Address(string) else { throw .invalidSNAT(string) }
+            if string.contains("%") { throw .ipv6ZoneID(string, in: nil) }
+            guard let address = IPAddress(string) else { throw .invalidSNAT(string) }
             self = .fixed(address)
         }
     }

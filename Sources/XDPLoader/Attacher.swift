@@ -1,5 +1,6 @@
 import CXDP
 import Glibc
+import RuleModel
 
 public enum AttachMode: String, CaseIterable, Sendable {
     case auto, native, generic
@@ -9,7 +10,10 @@ public struct AttachedInterface: Sendable {
     public let interface: Interface
     public let mode: String          // "native" or "generic"
     public let ipv4NetworkOrder: UInt32
+    /// The IPv6 --snat auto source, if the interface has a global address.
+    public let ipv6: IPv6Address?
     public let enabledForwarding: Bool
+    public let enabledForwarding6: Bool
     public let note: String?         // why auto fell back, etc.
 }
 
@@ -62,11 +66,17 @@ public struct Attacher {
     private func attachOne(_ interface: Interface, mode: AttachMode, datapath: Datapath, undo: inout UndoStack) throws -> AttachedInterface {
         let maps = datapath.maps
         let address = interface.primaryIPv4NetworkOrder()
+        let address6 = interface.primaryIPv6()
 
         let wasForwarding = try interface.readForwarding()
         if !wasForwarding {
             try interface.writeForwarding(true)
             undo.push { try? interface.writeForwarding(false) }
+        }
+        let wasForwarding6 = try interface.readForwarding6()
+        if wasForwarding6 == false {
+            try interface.writeForwarding6(true)
+            undo.push { try? interface.writeForwarding6(false) }
         }
 
         var createdClsact: Int32 = 0
@@ -79,6 +89,8 @@ public struct Attacher {
         record.ipv4_addr = address
         record.ifindex = interface.ifindex
         record.prev_forwarding = wasForwarding ? 1 : 0
+        record.prev_forwarding6 = wasForwarding6.map { $0 ? 1 : 0 } ?? 2
+        if let address6 { record.ipv6_addr = address6.networkOrderWords }
         record.created_clsact = UInt8(createdClsact)
         record.attached_unix = UInt64(time(nil))
         try maps.ifaces.update(interface.ifindex, record)
@@ -95,8 +107,8 @@ public struct Attacher {
         record.mode = UInt8(attachedMode == "native" ? XDPFWD_MODE_NATIVE.rawValue : XDPFWD_MODE_GENERIC.rawValue)
         try maps.ifaces.update(interface.ifindex, record)
 
-        return AttachedInterface(interface: interface, mode: attachedMode, ipv4NetworkOrder: address,
-                                 enabledForwarding: !wasForwarding, note: note)
+        return AttachedInterface(interface: interface, mode: attachedMode, ipv4NetworkOrder: address, ipv6: address6,
+                                 enabledForwarding: !wasForwarding, enabledForwarding6: wasForwarding6 == false, note: note)
     }
 
     private func createLink(_ interface: Interface, mode: AttachMode, program: OwnedFD) throws -> (OwnedFD, String, String?) {
@@ -179,6 +191,9 @@ public struct Attacher {
             try check(cxdp_tc_ingress_detach(Int32(ifindex), Int32(record?.created_clsact ?? 0)), "bpf_tc_detach", "\(name) ingress")
             if let record, record.prev_forwarding == 0 {
                 try Interface(name: name, ifindex: ifindex).writeForwarding(false)
+            }
+            if let record, record.prev_forwarding6 == 0 {
+                try Interface(name: name, ifindex: ifindex).writeForwarding6(false)
             }
         }
         try maps.txports.delete(ifindex)

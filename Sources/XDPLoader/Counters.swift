@@ -10,6 +10,7 @@ public enum GlobalCounter {
         "pass_no_rule", "pass_ttl", "pass_no_route", "pass_fwd_disabled", "pass_slowpath",
         "drop_ports_exhausted", "drop_no_snat_addr", "drop_flow_table", "drop_mtu",
         "drop_no_meta", "drop_flow_clash", "flow_new", "flow_expired", "tc_slowpath_redirect",
+        "pass_ipv6_exthdr", "icmp_translated",
     ]
 
     /// Slot of "rx", which the reader derives instead of reading.

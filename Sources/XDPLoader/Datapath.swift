@@ -5,7 +5,8 @@ import Foundation
 public struct DatapathMaps: Sendable {
     public static let names = [
         "xdpfwd_rules", "xdpfwd_flows", "xdpfwd_ifaces", "xdpfwd_txports",
-        "xdpfwd_config", "xdpfwd_stats", "xdpfwd_rstats",
+        "xdpfwd_config", "xdpfwd_stats", "xdpfwd_rstats", "xdpfwd_rules6", "xdpfwd_flows6",
+        "xdpfwd_progs",
     ]
 
     public let rules: BPFMap<xdpfwd_rule_key, xdpfwd_rule>
@@ -15,6 +16,12 @@ public struct DatapathMaps: Sendable {
     public let config: BPFMap<UInt32, xdpfwd_config>
     public let stats: PerCPUMap<UInt32, UInt64>
     public let ruleStats: PerCPUMap<UInt32, xdpfwd_rule_stats>
+    public let rules6: BPFMap<xdpfwd_rule6_key, xdpfwd_rule6>
+    public let flows6: BPFMap<xdpfwd_flow6_key, xdpfwd_flow6>
+    /// The tail-call program array (XDPFWD_PROG_*). Held open: the kernel
+    /// empties a program array when its last user reference goes, and an
+    /// unpinned (test) data plane has no other.
+    public let programs: BPFMap<UInt32, UInt32>
 
     init(open: (String) throws -> OwnedFD) throws {
         rules = try BPFMap(fd: open("xdpfwd_rules"), name: "xdpfwd_rules")
@@ -24,6 +31,9 @@ public struct DatapathMaps: Sendable {
         config = try BPFMap(fd: open("xdpfwd_config"), name: "xdpfwd_config")
         stats = try PerCPUMap(fd: open("xdpfwd_stats"), name: "xdpfwd_stats")
         ruleStats = try PerCPUMap(fd: open("xdpfwd_rstats"), name: "xdpfwd_rstats")
+        rules6 = try BPFMap(fd: open("xdpfwd_rules6"), name: "xdpfwd_rules6")
+        flows6 = try BPFMap(fd: open("xdpfwd_flows6"), name: "xdpfwd_flows6")
+        programs = try BPFMap(fd: open("xdpfwd_progs"), name: "xdpfwd_progs")
     }
 }
 

@@ -1,4 +1,5 @@
 import Glibc
+import RuleModel
 
 /// A network interface named by the user, resolved in the caller's netns.
 public struct Interface: Sendable, Hashable {
@@ -45,6 +46,27 @@ public struct Interface: Sendable, Hashable {
         return 0
     }
 
+    /// The first global IPv6 address on the interface (not link-local,
+    /// loopback, multicast or IPv4-mapped), or nil.
+    public func primaryIPv6() -> IPv6Address? {
+        var head: UnsafeMutablePointer<ifaddrs>? = nil
+        guard getifaddrs(&head) == 0 else { return nil }
+        defer { freeifaddrs(head) }
+        var cursor = head
+        while let entry = cursor {
+            defer { cursor = entry.pointee.ifa_next }
+            guard let address = entry.pointee.ifa_addr, address.pointee.sa_family == sa_family_t(AF_INET6),
+                  String(cString: entry.pointee.ifa_name) == name
+            else { continue }
+            let bytes = address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { sin6 in
+                withUnsafeBytes(of: sin6.pointee.sin6_addr) { Array($0) }
+            }
+            let candidate = IPv6Address(bytes: bytes)
+            if candidate.unusableKind == nil { return candidate }
+        }
+        return nil
+    }
+
     /// /proc/sys/net/ipv4/conf/NAME/forwarding: bpf_fib_lookup refuses to
     /// route packets that arrive on an interface with forwarding off.
     public var forwardingSysctl: String { "/proc/sys/net/ipv4/conf/\(name)/forwarding" }
@@ -55,6 +77,21 @@ public struct Interface: Sendable, Hashable {
 
     public func writeForwarding(_ on: Bool) throws {
         try writeSysctl(forwardingSysctl, on ? "1" : "0")
+    }
+
+    /// /proc/sys/net/ipv6/conf/NAME/forwarding, the IPv6 twin (per
+    /// interface: bpf_fib_lookup checks the ingress device's setting).
+    /// Absent when IPv6 is disabled on the interface.
+    public var forwarding6Sysctl: String { "/proc/sys/net/ipv6/conf/\(name)/forwarding" }
+
+    /// nil when the interface has no IPv6 configuration.
+    public func readForwarding6() throws -> Bool? {
+        guard access(forwarding6Sysctl, F_OK) == 0 else { return nil }
+        return try readSysctl(forwarding6Sysctl).first == "1"
+    }
+
+    public func writeForwarding6(_ on: Bool) throws {
+        try writeSysctl(forwarding6Sysctl, on ? "1" : "0")
     }
 }
 

@@ -12,6 +12,11 @@ import RuleModel
 ///   198.18.0.3 (02:00:00:00:00:03) is a backend on the client side (XDP_TX)
 ///   198.18.1.3 has a route but no neighbour (slow path)
 ///   198.18.9.9 has no route
+///
+/// IPv6, the same shape in 2001:2::/48 (the same MACs):
+///   client  2001:2::2 --- in0 2001:2::1/64;  2001:2::3 a backend on the client side
+///   backend 2001:2:0:1::2 --- out0 2001:2:0:1::1/64;  2001:2:0:1::3 has no neighbour
+///   2001:2:0:9::9 has no route
 public final class TestRunBed: @unchecked Sendable {
     public let namespace: NetworkNamespace
     public let datapath: Datapath
@@ -32,12 +37,18 @@ public final class TestRunBed: @unchecked Sendable {
         try ns.ip(["neigh", "add", "198.18.0.3", "lladdr", "02:00:00:00:00:03", "dev", "in0", "nud", "permanent"])
         try ns.ip(["neigh", "add", "198.18.1.2", "lladdr", "02:00:00:00:01:02", "dev", "out0", "nud", "permanent"])
         try ns.exec(["sysctl", "-qw", "net.ipv4.conf.all.forwarding=1"])
+        try ns.exec(["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"])
+        try ns.ip(["-6", "addr", "add", "2001:2::1/64", "dev", "in0", "nodad"])
+        try ns.ip(["-6", "addr", "add", "2001:2:0:1::1/64", "dev", "out0", "nodad"])
+        try ns.ip(["-6", "neigh", "add", "2001:2::2", "lladdr", "02:00:00:00:00:02", "dev", "in0", "nud", "permanent"])
+        try ns.ip(["-6", "neigh", "add", "2001:2::3", "lladdr", "02:00:00:00:00:03", "dev", "in0", "nud", "permanent"])
+        try ns.ip(["-6", "neigh", "add", "2001:2:0:1::2", "lladdr", "02:00:00:00:01:02", "dev", "out0", "nud", "permanent"])
 
         (datapath, passProgram) = try Datapath.load()
         (inIndex, outIndex) = try ns.enter { (if_nametoindex("in0"), if_nametoindex("out0")) }
         // Inside the namespace: devmap entries and links resolve ifindexes there.
         try ns.enter {
-            for (index, address) in [(inIndex, "198.18.0.1"), (outIndex, "198.18.1.1")] {
+            for (index, address, address6) in [(inIndex, "198.18.0.1", "2001:2::1"), (outIndex, "198.18.1.1", "2001:2:0:1::1")] {
                 // BPF_PROG_TEST_RUN with an ingress ifindex needs the device's
                 // rxq registered, which an attached XDP program does.
                 let fd = cxdp_xdp_link_create(passProgram.raw, Int32(index), UInt32(CXDP_XDP_FLAGS_DRV_MODE))
@@ -47,6 +58,7 @@ public final class TestRunBed: @unchecked Sendable {
                 var record = xdpfwd_iface()
                 record.ifindex = index
                 record.ipv4_addr = IPv4Address(address)!.networkOrder
+                record.ipv6_addr = IPv6Address(address6)!.networkOrderWords
                 record.mode = UInt8(XDPFWD_MODE_NATIVE.rawValue)
                 try datapath.maps.ifaces.update(index, record)
                 try datapath.maps.txports.update(index, DevmapValue(ifindex: index))

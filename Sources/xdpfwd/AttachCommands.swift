@@ -6,8 +6,8 @@ struct Attach: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Attach the forwarder to interfaces (XDP + a TC slow path).",
         discussion: """
-            Loads and pins the data plane on first use, enables IPv4 forwarding on each interface \
-            (bpf_fib_lookup needs it; detach restores it) and attaches to all interfaces or to none.
+            Loads and pins the data plane on first use, enables IPv4 and IPv6 forwarding on each \
+            interface (bpf_fib_lookup needs it; detach restores it) and attaches to all interfaces or to none.
             """)
 
     @OptionGroup var common: CommonOptions
@@ -20,8 +20,10 @@ struct Attach: ParsableCommand {
             let address = entry.ipv4NetworkOrder == 0
                 ? "no IPv4 address: auto SNAT cannot use it"
                 : IPv4Address(networkOrder: entry.ipv4NetworkOrder).description
-            printLine("attached \(entry.interface.name) (ifindex \(entry.interface.ifindex), \(entry.mode) XDP, \(address))")
+            let address6 = entry.ipv6?.description ?? "no global IPv6 address: IPv6 auto SNAT cannot use it"
+            printLine("attached \(entry.interface.name) (ifindex \(entry.interface.ifindex), \(entry.mode) XDP, \(address), \(address6))")
             if entry.enabledForwarding { printLine("  enabled net.ipv4.conf.\(entry.interface.name).forwarding (restored on detach)") }
+            if entry.enabledForwarding6 { printLine("  enabled net.ipv6.conf.\(entry.interface.name).forwarding (restored on detach)") }
             if let note = entry.note { printLine("  \(note)") }
         }
     }

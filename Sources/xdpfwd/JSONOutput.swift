@@ -51,6 +51,7 @@ struct InterfaceJSON: Codable {
     let ifindex: UInt32
     let mode: String
     let ipv4: String?
+    let ipv6: String?
     let xdp_prog_id: UInt32
     let tc_prog_id: UInt32
     let attached_unix: UInt64

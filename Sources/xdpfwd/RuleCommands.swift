@@ -28,9 +28,9 @@ struct RuleAdd: ParsableCommand {
 
     @OptionGroup var common: CommonOptions
     @Argument(help: "tcp or udp.") var proto: String
-    @Argument(help: "Listen endpoint ADDR:PORT.") var listen: String
-    @Argument(help: "Backend endpoint ADDR:PORT.") var backend: String
-    @Option(help: "Source NAT: auto (egress interface address), none (DNAT only) or an IPv4 address.") var snat = "auto"
+    @Argument(help: "Listen endpoint ADDR:PORT or [IPV6]:PORT.") var listen: String
+    @Argument(help: "Backend endpoint of the same family, ADDR:PORT or [IPV6]:PORT.") var backend: String
+    @Option(help: "Source NAT: auto (egress interface address), none (DNAT only) or an address of the rule's family (IPv6 without brackets).") var snat = "auto"
 
     func run() throws {
         let rule = try parsed { () throws(RuleError) in
@@ -51,7 +51,7 @@ struct RuleDel: ParsableCommand {
 
     @OptionGroup var common: CommonOptions
     @Argument(help: "tcp or udp.") var proto: String
-    @Argument(help: "Listen endpoint ADDR:PORT.") var listen: String
+    @Argument(help: "Listen endpoint ADDR:PORT or [IPV6]:PORT.") var listen: String
 
     func run() throws {
         let key = try parsed { () throws(RuleError) in

@@ -30,6 +30,8 @@ struct Status: ParsableCommand {
                 name: Interface.name(of: ifindex), ifindex: ifindex,
                 mode: UInt32(record.mode) == XDPFWD_MODE_NATIVE.rawValue ? "native" : "generic",
                 ipv4: record.ipv4_addr == 0 ? nil : IPv4Address(networkOrder: record.ipv4_addr).description,
+                ipv6: IPv6Address(networkOrderWords: record.ipv6_addr).isUnspecified
+                    ? nil : IPv6Address(networkOrderWords: record.ipv6_addr).description,
                 xdp_prog_id: progID, tc_prog_id: tcProg, attached_unix: record.attached_unix)
         }.sorted { $0.ifindex < $1.ifindex }
         let status = StatusJSON(
@@ -41,7 +43,7 @@ struct Status: ParsableCommand {
         if interfaces.isEmpty { printLine("interfaces: none attached") }
         for entry in interfaces {
             let program = entry.xdp_prog_id == 0 ? "XDP program missing!" : "xdp prog \(entry.xdp_prog_id), tc prog \(entry.tc_prog_id)"
-            printLine("  \(entry.name) (ifindex \(entry.ifindex)): \(entry.mode) XDP, \(entry.ipv4 ?? "no IPv4"), \(program)")
+            printLine("  \(entry.name) (ifindex \(entry.ifindex)): \(entry.mode) XDP, \(entry.ipv4 ?? "no IPv4"), \(entry.ipv6 ?? "no global IPv6"), \(program)")
         }
         printLine("rules: \(status.rules)")
         printLine("conntrack entries: \(status.conntrack_entries) (two per flow)")

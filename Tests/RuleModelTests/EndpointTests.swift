@@ -33,10 +33,18 @@ import Testing
         ("198.18.0.1:80 ", .invalidPort("80 ", in: "198.18.0.1:80 ")),
         ("198.18.0.1:080", .invalidPort("080", in: "198.18.0.1:080")),
         ("198.18.0.1:80:90", .invalidPort("80:90", in: "198.18.0.1:80:90")),
-        ("[::1]:80", .ipv6NotSupported("[::1]:80")),
-        ("[2001:db8::1]:443", .ipv6NotSupported("[2001:db8::1]:443")),
-        ("::1", .ipv6NotSupported("::1")),
-        ("fe80::1:80", .ipv6NotSupported("fe80::1:80")),
+        ("::1", .unbracketedIPv6("::1")),
+        ("fe80::1:80", .unbracketedIPv6("fe80::1:80")),
+        ("2001:2::1:80", .unbracketedIPv6("2001:2::1:80")),
+        ("[2001:2::1]", .missingPort("[2001:2::1]")),
+        ("[2001:2::1:80", .invalidEndpoint("[2001:2::1:80")),
+        ("[2001:2::1]x:80", .invalidEndpoint("[2001:2::1]x:80")),
+        ("[]:80", .missingAddress("[]:80")),
+        ("[2001:2::g]:80", .invalidAddress("2001:2::g", in: "[2001:2::g]:80")),
+        ("[198.18.0.1]:80", .invalidAddress("198.18.0.1", in: "[198.18.0.1]:80")),
+        ("[fe80::1%eth0]:80", .ipv6ZoneID("fe80::1%eth0", in: "[fe80::1%eth0]:80")),
+        ("[2001:2::1]:0", .invalidPort("0", in: "[2001:2::1]:0")),
+        ("[2001:2::1]:65536", .invalidPort("65536", in: "[2001:2::1]:65536")),
     ])
     func rejects(string: String, error: RuleError) {
         #expect(throws: error) { try Endpoint(parsing: string) }
@@ -52,7 +60,7 @@ import Testing
         (":80", #"missing address in ":80": expected ADDRESS:PORT, like 198.18.0.1:8080"#),
         ("1.2.3.999:80",
          #"invalid IPv4 address "1.2.3.999" in "1.2.3.999:80": expected four decimal numbers 0-255 without leading zeros, like 198.18.0.1"#),
-        ("[::1]:80", #"IPv6 endpoint "[::1]:80" is not supported yet: expected IPv4 ADDRESS:PORT"#),
+        ("2001:2::1:80", #"IPv6 endpoint "2001:2::1:80" needs brackets: expected [ADDRESS]:PORT, like [2001:2::1]:8080"#),
         ("1.2.3.4:\"\n", #"invalid port "\"\u{a}" in "1.2.3.4:\"\u{a}": expected a decimal number 1-65535"#),
     ])
     func errorText(string: String, message: String) {

@@ -39,7 +39,7 @@ import Testing
         ("AUTO", .auto, "auto"),
         ("none", .none, "none"),
         ("None", .none, "none"),
-        ("198.18.2.1", .fixed(IPv4Address(198, 18, 2, 1)), "198.18.2.1"),
+        ("198.18.2.1", .fixed(.v4(IPv4Address(198, 18, 2, 1))), "198.18.2.1"),
     ])
     func parses(string: String, expected: SNATPolicy, canonical: String) throws {
         let parsed = try SNATPolicy(parsing: string)
@@ -56,6 +56,6 @@ import Testing
     @Test func invalidSNATMessage() {
         #expect(
             RuleError.invalidSNAT("off").description
-                == #"invalid SNAT "off": expected auto, none or an IPv4 address"#)
+                == #"invalid SNAT "off": expected auto, none or an address (IPv6 without brackets)"#)
     }
 }

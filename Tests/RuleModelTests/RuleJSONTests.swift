@@ -51,14 +51,14 @@ import Testing
          RuleError.unknownProtocol("icmp")),
         (#"{"protocol":"tcp","listen":"198.18.0.1:0","backend":"198.18.1.2:80"}"#,
          .invalidPort("0", in: "198.18.0.1:0")),
-        (#"{"protocol":"tcp","listen":"198.18.0.1:80","backend":"[::1]:80"}"#,
-         .ipv6NotSupported("[::1]:80")),
+        (#"{"protocol":"tcp","listen":"198.18.0.1:80","backend":"[2001:2::1]:80"}"#,
+         .familyMismatch(.backend, .v6(IPv6Address("2001:2::1")!), listen: .v4(IPv4Address(198, 18, 0, 1)))),
         (#"{"protocol":"tcp","listen":"198.18.0.1:80","backend":"198.18.1.2:80","snat":"yes"}"#,
          .invalidSNAT("yes")),
         (#"{"protocol":"tcp","listen":"127.0.0.1:80","backend":"198.18.1.2:80"}"#,
-         .unusableAddress(.listen, IPv4Address(127, 0, 0, 1), .loopback)),
+         .unusableAddress(.listen, .v4(IPv4Address(127, 0, 0, 1)), .loopback)),
         (#"{"protocol":"tcp","listen":"198.18.0.1:80","backend":"198.18.1.2:80","snat":"224.0.0.1"}"#,
-         .unusableAddress(.snat, IPv4Address(224, 0, 0, 1), .multicast)),
+         .unusableAddress(.snat, .v4(IPv4Address(224, 0, 0, 1)), .multicast)),
         (#"{"protocol":"tcp","listen":"198.18.0.1:80","backend":"198.18.0.1:80"}"#,
          .listenIsBackend(Endpoint(address: IPv4Address(198, 18, 0, 1), port: 80))),
     ])
@@ -89,7 +89,7 @@ import Testing
     @Test func fieldTypesEncodeAsStrings() throws {
         #expect(try Self.encode([IPv4Address(198, 18, 0, 1)]) == #"["198.18.0.1"]"#)
         #expect(try Self.encode([TransportProtocol.udp]) == #"["udp"]"#)
-        #expect(try Self.encode([SNATPolicy.none, .auto, .fixed(IPv4Address(10, 0, 0, 1))])
+        #expect(try Self.encode([SNATPolicy.none, .auto, .fixed(.v4(IPv4Address(10, 0, 0, 1)))])
             == #"["none","auto","10.0.0.1"]"#)
         #expect(try Self.encode([Endpoint(address: IPv4Address(10, 0, 0, 1), port: 80)]) == #"["10.0.0.1:80"]"#)
         #expect(throws: DecodingError.self) {

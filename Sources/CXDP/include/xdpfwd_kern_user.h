@@ -89,6 +89,55 @@ struct xdpfwd_flow {
 	__u32  pad2;
 };
 
+/*
+ * IPv6 twins of the rule and flow layouts: the same fields with 16-byte
+ * addresses, in their own maps, so the IPv4 path keeps its 16-byte keys.
+ */
+struct xdpfwd_rule6_key {
+	__u8   proto;        /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8   pad;
+	__be16 port;         /* listen port */
+	__be32 addr[4];      /* listen IPv6 address */
+};
+
+struct xdpfwd_rule6 {
+	__be32 backend_addr[4];
+	__be32 snat_addr[4]; /* used when snat_mode == XDPFWD_SNAT_FIXED */
+	__be16 backend_port;
+	__u8   snat_mode;    /* enum xdpfwd_snat_mode */
+	__u8   flags;        /* reserved, 0 */
+	__u32  rule_id;      /* slot in the rule_stats map, shared with IPv4 rules */
+};
+
+struct xdpfwd_flow6_key {
+	__be32 saddr[4];
+	__be32 daddr[4];
+	__be16 sport;
+	__be16 dport;
+	__u8   proto;
+	__u8   pad[3];
+};
+
+/* struct xdpfwd_flow with 16-byte addresses; same meaning field by field. */
+struct xdpfwd_flow6 {
+	__be32 new_saddr[4];
+	__be32 new_daddr[4];
+	__be16 new_sport;
+	__be16 new_dport;
+	__u32  rule_id;
+	__u8   direction;      /* enum xdpfwd_direction */
+	__u8   state;          /* enum xdpfwd_ct_state */
+	__u8   nh_valid;       /* cached next hop below is usable */
+	__u8   pad;
+	__u32  nh_ifindex;
+	__u64  created_ns;
+	__u64  last_seen_ns;
+	__u64  nh_refreshed_ns;
+	__u8   nh_dmac[6];
+	__u8   nh_smac[6];
+	__u32  csum_delta;     /* one's-complement sum of key tuple -> new tuple (L4 checksum) */
+};
+
 /* Interfaces xdpfwd is attached to, keyed by ifindex. */
 enum xdpfwd_attach_mode {
 	XDPFWD_MODE_NATIVE  = 1,
@@ -101,9 +150,10 @@ struct xdpfwd_iface {
 	__u8   mode;             /* enum xdpfwd_attach_mode */
 	__u8   prev_forwarding;  /* IPv4 forwarding sysctl before attach */
 	__u8   created_clsact;   /* attach created the clsact qdisc */
-	__u8   pad;
+	__u8   prev_forwarding6; /* IPv6 forwarding sysctl before attach; 2: no IPv6 */
 	__u32  pad2;
 	__u64  attached_unix;    /* wall-clock seconds of attach */
+	__be32 ipv6_addr[4];     /* IPv6 SNAT source (first global address); :: none */
 };
 
 /* Tunables, one entry at index 0. Zero fields mean the defaults below. */
@@ -116,6 +166,25 @@ struct xdpfwd_config {
 	__u32 timeout_tcp_rst;
 	__u32 timeout_udp;
 };
+
+/*
+ * Data-plane scratch for creating an IPv6 flow: too big for the BPF stack
+ * beside the rest of the IPv6 path. Per CPU, one entry, never pinned and
+ * never read by the control plane.
+ */
+struct xdpfwd_flow6_scratch {
+	struct xdpfwd_flow6_key rkey;  /* reply key; dport is the probed SNAT port */
+	struct xdpfwd_flow6 rval;      /* reply entry being claimed */
+	struct xdpfwd_flow6 fval;      /* forward entry */
+	struct xdpfwd_config cfg;
+	__u64 now;
+	__u32 port, lo, hi;            /* SNAT port probe: current, range */
+	__u32 delta_base;              /* rval's csum_delta with key port 0 */
+	__s64 err;                     /* last claim's result */
+};
+
+/* Index of the IPv6 program in the data plane's program array. */
+#define XDPFWD_PROG_IPV6 0
 
 #define XDPFWD_DEFAULT_SNAT_PORT_MIN   1024
 #define XDPFWD_DEFAULT_SNAT_PORT_MAX   65535
@@ -131,6 +200,8 @@ struct xdpfwd_config {
 /* Write last_seen / refresh the next hop at most this often. */
 #define XDPFWD_TOUCH_NS        1000000000ULL
 #define XDPFWD_NH_REFRESH_NS   1000000000ULL
+/* IPv6 extension headers skipped before giving up (pass_ipv6_exthdr). */
+#define XDPFWD_MAX_EXTHDRS     4
 /* How many SNAT ports a new flow probes before giving up. */
 #define XDPFWD_PORT_PROBES     32
 
@@ -169,6 +240,8 @@ enum xdpfwd_stat {
 	XDPFWD_STAT_FLOW_NEW,           /* conntrack flows created */
 	XDPFWD_STAT_FLOW_EXPIRED,       /* expired entries found and replaced */
 	XDPFWD_STAT_TC_SLOWPATH_REDIRECT, /* TC program redirected via neighbour */
+	XDPFWD_STAT_PASS_IPV6_EXTHDR,   /* IPv6 extension header we do not parse */
+	XDPFWD_STAT_ICMP_TRANSLATED,    /* ICMP/ICMPv6 errors about a flow, translated */
 	XDPFWD_STAT_MAX,
 };
 
@@ -184,7 +257,12 @@ _Static_assert(sizeof(struct xdpfwd_rule_key) == 12, "rule key layout");
 _Static_assert(sizeof(struct xdpfwd_rule) == 16, "rule layout");
 _Static_assert(sizeof(struct xdpfwd_flow_key) == 16, "flow key layout");
 _Static_assert(sizeof(struct xdpfwd_flow) == 64, "flow layout");
-_Static_assert(sizeof(struct xdpfwd_iface) == 24, "iface layout");
+_Static_assert(sizeof(struct xdpfwd_iface) == 40, "iface layout");
+_Static_assert(sizeof(struct xdpfwd_rule6_key) == 20, "rule6 key layout");
+_Static_assert(sizeof(struct xdpfwd_rule6) == 40, "rule6 layout");
+_Static_assert(sizeof(struct xdpfwd_flow6_key) == 40, "flow6 key layout");
+_Static_assert(sizeof(struct xdpfwd_flow6) == 88, "flow6 layout");
+_Static_assert(sizeof(struct xdpfwd_flow6_scratch) == 272, "flow6 scratch layout");
 _Static_assert(sizeof(struct xdpfwd_config) == 24, "config layout");
 _Static_assert(sizeof(struct xdpfwd_rule_stats) == 32, "rule stats layout");
 _Static_assert(sizeof(struct xdpfwd_meta) == 8, "meta layout");
