@@ -24,6 +24,12 @@ static __always_inline int ct6_fresh(const struct xdpfwd_flow6 *e, __u64 now,
 	return (__s64)(now - e->last_seen_ns) <= (__s64)ct_timeout_ns(cfg, e->state);
 }
 
+/* Seen within XDPFWD_TOUCH_NS: live whatever the state and config (see ct_recent). */
+static __always_inline int ct6_recent(const struct xdpfwd_flow6 *e, __u64 now)
+{
+	return (__s64)(now - e->last_seen_ns) <= (__s64)XDPFWD_TOUCH_NS;
+}
+
 /* The twin's key: the reverse of this entry's rewrite tuple. */
 static __always_inline void ct6_twin_key(const struct xdpfwd_flow6 *e, __u8 proto,
 					 struct xdpfwd_flow6_key *tk)

@@ -55,7 +55,7 @@ static __always_inline int xdpfwd_established6(struct xdp_md *ctx, struct pkt6_i
 	}
 
 	/* Write the shared cache line at most once per XDPFWD_TOUCH_NS. */
-	if ((__s64)(now - e->last_seen_ns) > (__s64)XDPFWD_TOUCH_NS)
+	if (!ct6_recent(e, now))
 		e->last_seen_ns = now;
 
 	act = nh6_refresh(ctx, p->ip6h, p->proto, e, now);
@@ -285,11 +285,15 @@ static __always_inline int xdpfwd_process6(struct xdp_md *ctx)
 	key.proto = proto;
 
 	now = bpf_ktime_get_coarse_ns();
-	ct_config_load(&cfg);
 	e = bpf_map_lookup_elem(&xdpfwd_flows6, &key);
-	if (e && ct6_live(&key, e, now, &cfg))
-		return xdpfwd_established6(ctx, &p, &key, e, now);
-	return xdpfwd_new_flow6(ctx, &p, &key, e != NULL, &cfg);
+	/* As for IPv4: a recently touched entry needs neither the config nor
+	 * the per-state timeout; only older entries and misses pay for them. */
+	if (!e || !ct6_recent(e, now)) {
+		ct_config_load(&cfg);
+		if (!e || !ct6_live(&key, e, now, &cfg))
+			return xdpfwd_new_flow6(ctx, &p, &key, e != NULL, &cfg);
+	}
+	return xdpfwd_established6(ctx, &p, &key, e, now);
 }
 
 #endif /* XDPFWD_FORWARD6_H */

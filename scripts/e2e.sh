@@ -50,6 +50,17 @@ PEER_LISTEN_FIXED=$FWD_CLIENT_SIDE_ADDR:9092
 SNAT_FIXED_ADDR=198.18.1.10  # extra forwarder address on f1, for --snat ADDR
 PARALLEL=20           # concurrent downloads in the parallel case
 SERVER_LIFETIME=300   # seconds; every background server is wrapped in timeout
+TCP_LISTEN6="[$FWD_CLIENT_SIDE_ADDR6]:8080"
+UDP_LISTEN6="[$FWD_CLIENT_SIDE_ADDR6]:5353"
+# PMTU case: a far backend behind the backend node over a 1400-byte link.
+FAR_ADDR=198.18.2.2
+FAR_GW=198.18.2.1
+FAR_ADDR6=2001:2:0:2::2
+FAR_GW6=2001:2:0:2::1
+FAR_MTU=1400
+SINK_PORT=9100        # on the far backend: replies with the sha256 of what it got
+SINK_LISTEN=$FWD_CLIENT_SIDE_ADDR:9190
+SINK_LISTEN6="[$FWD_CLIENT_SIDE_ADDR6]:9190"
 
 WORK=$(mktemp -d /tmp/xdpfwd-e2e.XXXXXX)
 BG_PIDS=()
@@ -192,10 +203,13 @@ sys.exit(0 if ok else 1)
 ' "$1"
 }
 
-# fwd_sysctls: "F0 F1" ipv4 forwarding flags in the forwarder namespace.
+# fwd_sysctls: "F0 F1 F0_6 F1_6" ipv4 and ipv6 forwarding flags in the
+# forwarder namespace.
 fwd_sysctls() {
     echo "$(ip netns exec "$NS_FWD" sysctl -n net.ipv4.conf.f0.forwarding)" \
-        "$(ip netns exec "$NS_FWD" sysctl -n net.ipv4.conf.f1.forwarding)"
+        "$(ip netns exec "$NS_FWD" sysctl -n net.ipv4.conf.f1.forwarding)" \
+        "$(ip netns exec "$NS_FWD" sysctl -n net.ipv6.conf.f0.forwarding)" \
+        "$(ip netns exec "$NS_FWD" sysctl -n net.ipv6.conf.f1.forwarding)"
 }
 
 # redirects: global verdict_redirect from stats --json (-1 if unreadable).
@@ -216,6 +230,8 @@ setup_lab() {
     head -c 16M /dev/urandom >"$WORK/www1/blob"
     head -c 4M /dev/urandom >"$WORK/www2/blob"
     head -c 1M /dev/urandom >"$WORK/www1/small"
+    head -c 4M /dev/urandom >"$WORK/upload"
+    SHA_UPLOAD=$(sha256sum <"$WORK/upload" | cut -d' ' -f1)
     SHA_SMALL=$(sha256sum <"$WORK/www1/small" | cut -d' ' -f1)
     SHA1=$(sha256sum <"$WORK/www1/blob" | cut -d' ' -f1)
     SHA2=$(sha256sum <"$WORK/www2/blob" | cut -d' ' -f1)
@@ -239,6 +255,10 @@ EOF
         python3 -m http.server --bind "$BACKEND_ADDR2" --directory "$WORK/www2" "$HTTP_PORT"
     background "$NS_BACKEND" "$WORK/udp.log" \
         socat "UDP4-LISTEN:$UDP_PORT,bind=$BACKEND_ADDR,fork,reuseaddr" EXEC:cat
+    background "$NS_BACKEND" "$WORK/http6.log" \
+        python3 -m http.server --bind "$BACKEND_ADDR6" --directory "$WORK/www1" "$HTTP_PORT"
+    background "$NS_BACKEND" "$WORK/udp6.log" \
+        socat "UDP6-LISTEN:$UDP_PORT,bind=[$BACKEND_ADDR6],fork,reuseaddr" EXEC:cat
     background "$NS_BACKEND" "$WORK/peer-none.log" python3 "$WORK/peer_server.py" "$BACKEND_ADDR" "$PEER_PORT_NONE"
     background "$NS_BACKEND" "$WORK/peer-auto.log" python3 "$WORK/peer_server.py" "$BACKEND_ADDR" "$PEER_PORT_AUTO"
     background "$NS_BACKEND" "$WORK/peer-fixed.log" python3 "$WORK/peer_server.py" "$BACKEND_ADDR" "$PEER_PORT_FIXED"
@@ -249,7 +269,9 @@ EOF
         wait_tcp "$NS_BACKEND" "$BACKEND_ADDR" "$PEER_PORT_NONE" &&
         wait_tcp "$NS_BACKEND" "$BACKEND_ADDR" "$PEER_PORT_AUTO" &&
         wait_tcp "$NS_BACKEND" "$BACKEND_ADDR" "$PEER_PORT_FIXED" &&
-        wait_udp "$NS_BACKEND" "$BACKEND_ADDR" "$UDP_PORT" ||
+        wait_udp "$NS_BACKEND" "$BACKEND_ADDR" "$UDP_PORT" &&
+        wait_tcp "$NS_BACKEND" "$BACKEND_ADDR6" "$HTTP_PORT" &&
+        wait_udp "$NS_BACKEND" "[$BACKEND_ADDR6]" "$UDP_PORT" ||
         { echo "e2e: backend servers did not start" >&2; return 1; }
 }
 
@@ -263,7 +285,7 @@ case_attach() {
     ((RC == 0)) || { fail "attach f0 f1 exit $RC: $ERR"; return; }
     xdp_attached f0 || { fail "no xdp on f0 after attach"; return; }
     xdp_attached f1 || { fail "no xdp on f1 after attach"; return; }
-    [[ $(fwd_sysctls) == "1 1" ]] || fail "ipv4 forwarding (f0 f1) is '$(fwd_sysctls)' after attach"
+    [[ $(fwd_sysctls) == "1 1 1 1" ]] || fail "forwarding (f0 f1, v4 then v6) is '$(fwd_sysctls)' after attach"
 }
 
 # status names both attached interfaces.
@@ -497,6 +519,104 @@ case_generic_mode() {
     ((RC == 0)) || fail "detach --all exit $RC: $ERR"
 }
 
+# An IPv6 16 MB download through a NAT66 rule is intact, and the backend
+# sees the forwarder's backend-side IPv6 address (--snat auto).
+case_ipv6_download() {
+    capture xfwd rule add tcp "$TCP_LISTEN6" "[$BACKEND_ADDR6]:$HTTP_PORT"
+    ((RC == 0)) || { fail "rule add exit $RC: $ERR"; return; }
+    local res code size tconn sha
+    res=$(client_curl "http://$TCP_LISTEN6/blob" "$WORK/dl6-1" -g) || { fail "curl failed: $res"; return; }
+    read -r code size tconn <<<"$res"
+    [[ $code == 200 ]] || { fail "HTTP $code"; return; }
+    sha=$(sha256sum <"$WORK/dl6-1" | cut -d' ' -f1)
+    [[ $sha == "$SHA1" ]] || { fail "sha256 mismatch: got $size bytes"; return; }
+    grep -q "^$FWD_BACKEND_SIDE_ADDR6 " "$WORK/http6.log" ||
+        { fail "backend log does not show $FWD_BACKEND_SIDE_ADDR6: $(tail -n 2 "$WORK/http6.log")"; return; }
+    capture xfwd rule list --json
+    json_check "rule(d, 'tcp', '$TCP_LISTEN6') is not None" <<<"$OUT" >/dev/null || fail "IPv6 rule not listed: $OUT"
+}
+
+# IPv6 UDP: the backend's socat echoes every request.
+case_ipv6_udp() {
+    capture xfwd rule add udp "$UDP_LISTEN6" "[$BACKEND_ADDR6]:$UDP_PORT"
+    ((RC == 0)) || { fail "rule add exit $RC: $ERR"; return; }
+    local i token reply
+    for ((i = 1; i <= 5; i++)); do
+        token="xdpfwd-e2e6-$$-$i-$RANDOM"
+        reply=$(printf '%s\n' "$token" | ip netns exec "$NS_CLIENT" timeout 5 socat -T3 - "UDP6:$UDP_LISTEN6" 2>/dev/null)
+        [[ $reply == "$token" ]] || { fail "request $i: sent '$token', got '$(one_line "$reply")'"; return; }
+    done
+}
+
+# A rule mixing families is refused with a usage error naming both.
+case_ipv6_errors() {
+    expect_error "cross-family rule" xfwd rule add tcp "$TCP_LISTEN6" "$BACKEND_ADDR:$HTTP_PORT" || return
+    ((RC == 64)) || { fail "cross-family: exit $RC, want 64: $ERR"; return; }
+    grep -q "one family" <<<"$ERR" || { fail "cross-family message: $ERR"; return; }
+    expect_error "unbracketed IPv6" xfwd rule add tcp "$FWD_CLIENT_SIDE_ADDR6:80" "[$BACKEND_ADDR6]:80" || return
+    expect_error "link-local listen" xfwd rule add tcp "[fe80::1]:80" "[$BACKEND_ADDR6]:80" || return
+}
+
+# far_up: a fourth namespace behind the backend node, whose link towards it
+# (b1) has a 1400-byte MTU while the far end (r0) keeps 1500 and so
+# advertises a 1460-byte MSS: only PMTU discovery can find the bottleneck.
+far_up() {
+    ip netns add "$NS_FAR" || return 1
+    ip -n "$NS_FAR" link set lo up
+    _lab_sysctl "$NS_FAR" net.ipv6.conf.default.accept_dad=0
+    ip -n "$NS_BACKEND" link add b1 mtu "$FAR_MTU" type veth peer name r0 netns "$NS_FAR" || return 1
+    ip -n "$NS_BACKEND" addr add "$FAR_GW/24" dev b1
+    ip -n "$NS_BACKEND" -6 addr add "$FAR_GW6/64" dev b1 nodad
+    ip -n "$NS_FAR" addr add "$FAR_ADDR/24" dev r0
+    ip -n "$NS_FAR" -6 addr add "$FAR_ADDR6/64" dev r0 nodad
+    ip netns exec "$NS_FAR" ethtool -K r0 tx off >/dev/null
+    ip -n "$NS_BACKEND" link set b1 up
+    ip -n "$NS_FAR" link set r0 up
+    _lab_sysctl "$NS_BACKEND" net.ipv4.ip_forward=1
+    _lab_sysctl "$NS_BACKEND" net.ipv6.conf.all.forwarding=1
+    ip -n "$NS_FAR" route add default via "$FAR_GW"
+    ip -n "$NS_FAR" -6 route add default via "$FAR_GW6"
+    ip -n "$NS_FWD" route add "${FAR_ADDR%.*}.0/24" via "$BACKEND_ADDR"
+    ip -n "$NS_FWD" -6 route add "${FAR_ADDR6%::*}::/64" via "$BACKEND_ADDR6"
+    _lab_wait_up "$NS_FAR" r0 || return 1
+    background "$NS_FAR" "$WORK/sink.log" socat "TCP4-LISTEN:$SINK_PORT,bind=$FAR_ADDR,reuseaddr,fork" SYSTEM:sha256sum
+    background "$NS_FAR" "$WORK/sink6.log" socat "TCP6-LISTEN:$SINK_PORT,bind=[$FAR_ADDR6],reuseaddr,fork" SYSTEM:sha256sum
+    wait_tcp "$NS_FAR" "$FAR_ADDR" "$SINK_PORT" && wait_tcp "$NS_FAR" "$FAR_ADDR6" "$SINK_PORT"
+}
+
+# upload_sha ADDRESS: send the 4 MB upload from the client, print the sha256
+# the far backend computed (bounded: 30 s).
+upload_sha() {
+    ip netns exec "$NS_CLIENT" timeout 30 socat -t 25 -T 25 - "TCP:$1" <"$WORK/upload" 2>&1 | cut -d' ' -f1
+}
+
+# PMTU through the forwarder: the client uploads 4 MB with full-size DF
+# segments; the backend node cannot forward them over its 1400-byte link and
+# answers frag-needed / packet-too-big to the SNAT address. xdpfwd translates
+# the error back to the client, whose kernel lowers the path MTU of the
+# listen address and resends smaller: the upload completes intact, and the
+# client's route cache shows MTU 1400. Without the translation the upload
+# would black-hole.
+case_pmtu() {
+    far_up || { fail "could not build the far backend namespace"; return; }
+    capture xfwd rule add tcp "$SINK_LISTEN" "$FAR_ADDR:$SINK_PORT"
+    ((RC == 0)) || { fail "rule add exit $RC: $ERR"; return; }
+    capture xfwd rule add tcp "$SINK_LISTEN6" "[$FAR_ADDR6]:$SINK_PORT"
+    ((RC == 0)) || { fail "rule add (IPv6) exit $RC: $ERR"; return; }
+    local before after got route
+    before=$(xfwd stats --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["global"]["icmp_translated"])')
+    got=$(upload_sha "$SINK_LISTEN")
+    [[ $got == "$SHA_UPLOAD" ]] || { fail "IPv4 upload through the 1400-byte link: got '$(one_line "$got")'"; return; }
+    route=$(ip -n "$NS_CLIENT" route get "$FWD_CLIENT_SIDE_ADDR")
+    grep -q "mtu $FAR_MTU" <<<"$route" || { fail "client has no learned IPv4 PMTU: $(one_line "$route")"; return; }
+    got=$(upload_sha "$SINK_LISTEN6")
+    [[ $got == "$SHA_UPLOAD" ]] || { fail "IPv6 upload through the 1400-byte link: got '$(one_line "$got")'"; return; }
+    route=$(ip -n "$NS_CLIENT" -6 route get "$FWD_CLIENT_SIDE_ADDR6")
+    grep -q "mtu $FAR_MTU" <<<"$route" || { fail "client has no learned IPv6 PMTU: $(one_line "$route")"; return; }
+    after=$(xfwd stats --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["global"]["icmp_translated"])')
+    ((after - before >= 2)) || fail "icmp_translated moved from $before to $after"
+}
+
 # ---------------------------------------------------------------- main
 
 CASES=(
@@ -507,6 +627,10 @@ CASES=(
     "stats counters moved:case_counters"
     "udp echo:case_udp"
     "no kernel NAT in fwd namespace:case_no_kernel_nat"
+    "ipv6 16 MB download:case_ipv6_download"
+    "ipv6 udp echo:case_ipv6_udp"
+    "ipv6 usage errors:case_ipv6_errors"
+    "pmtu: icmp errors translated back:case_pmtu"
     "live backend change:case_backend_change"
     "rule list --json:case_rule_list"
     "rule del stops tcp, udp unaffected:case_rule_del"

@@ -6,12 +6,17 @@
 #
 #   $P-client              $P-fwd                    $P-backend
 #   c0 198.18.0.2/24 <---> f0 198.18.0.1/24
+#      2001:2::2/64           2001:2::1/64
 #                          f1 198.18.1.1/24 <------> b0 198.18.1.2/24
-#                                                       198.18.1.3/24
+#                             2001:2:0:1::1/64          198.18.1.3/24
+#                                                       2001:2:0:1::2/64
+#                                                       2001:2:0:1::3/64
 #
 # P is $XDPFWD_LAB_PREFIX (default xfl), so concurrent labs do not collide.
-# Only addresses from 198.18.0.0/15 are used, and only inside the lab's own
-# namespaces; the root namespace gets no address, route or link.
+# Only addresses from 198.18.0.0/15 and 2001:2::/48 are used, and only
+# inside the lab's own namespaces; the root namespace gets no address, route
+# or link. IPv6 addresses skip DAD and no router solicitations are sent, so
+# they are usable at once and the counters see no noise.
 #
 # The lab mounts its own bpffs at /run/xdpfwd-lab/$P/bpf: `ip netns exec`
 # remounts /sys, so pins under /sys/fs/bpf would vanish after each command.
@@ -44,6 +49,13 @@ FWD_CLIENT_SIDE_ADDR=198.18.0.1
 FWD_BACKEND_SIDE_ADDR=198.18.1.1
 BACKEND_ADDR=198.18.1.2
 BACKEND_ADDR2=198.18.1.3
+CLIENT_ADDR6=2001:2::2
+FWD_CLIENT_SIDE_ADDR6=2001:2::1
+FWD_BACKEND_SIDE_ADDR6=2001:2:0:1::1
+BACKEND_ADDR6=2001:2:0:1::2
+BACKEND_ADDR6_2=2001:2:0:1::3
+# An optional fourth namespace behind the backend node (e2e's PMTU case).
+NS_FAR=$LAB_PREFIX-far
 
 lab_log() { echo "lab: $*" >&2; }
 
@@ -102,9 +114,10 @@ _lab_build() {
     for ns in "$NS_CLIENT" "$NS_FWD" "$NS_BACKEND"; do
         ip netns add "$ns"
         ip -n "$ns" link set lo up
-        # IPv4 only: no router solicitations or DAD noise in the counters.
-        _lab_sysctl "$ns" net.ipv6.conf.all.disable_ipv6=1
-        _lab_sysctl "$ns" net.ipv6.conf.default.disable_ipv6=1
+        # IPv6 without DAD delays, router solicitations or RAs.
+        _lab_sysctl "$ns" net.ipv6.conf.default.accept_dad=0
+        _lab_sysctl "$ns" net.ipv6.conf.default.router_solicitations=0
+        _lab_sysctl "$ns" net.ipv6.conf.default.accept_ra=0
     done
 
     for ns in "$NS_CLIENT" "$NS_FWD" "$NS_BACKEND"; do
@@ -125,6 +138,11 @@ _lab_build() {
     ip -n "$NS_FWD" addr add "$FWD_BACKEND_SIDE_ADDR/24" dev f1
     ip -n "$NS_BACKEND" addr add "$BACKEND_ADDR/24" dev b0
     ip -n "$NS_BACKEND" addr add "$BACKEND_ADDR2/24" dev b0
+    ip -n "$NS_CLIENT" -6 addr add "$CLIENT_ADDR6/64" dev c0 nodad
+    ip -n "$NS_FWD" -6 addr add "$FWD_CLIENT_SIDE_ADDR6/64" dev f0 nodad
+    ip -n "$NS_FWD" -6 addr add "$FWD_BACKEND_SIDE_ADDR6/64" dev f1 nodad
+    ip -n "$NS_BACKEND" -6 addr add "$BACKEND_ADDR6/64" dev b0 nodad
+    ip -n "$NS_BACKEND" -6 addr add "$BACKEND_ADDR6_2/64" dev b0 nodad
 
     # Senders: complete checksums in software. Receivers of redirected
     # frames: GRO gives the veth NAPI, without which they sit in the ring.
@@ -139,6 +157,8 @@ _lab_build() {
     ip -n "$NS_CLIENT" route add default via "$FWD_CLIENT_SIDE_ADDR"
     # Needed for --snat none: replies to the client address go to the forwarder.
     ip -n "$NS_BACKEND" route add default via "$FWD_BACKEND_SIDE_ADDR"
+    ip -n "$NS_CLIENT" -6 route add default via "$FWD_CLIENT_SIDE_ADDR6"
+    ip -n "$NS_BACKEND" -6 route add default via "$FWD_BACKEND_SIDE_ADDR6"
 
     mkdir -p "$LAB_BPFFS"
     lab_is_mounted "$LAB_BPFFS" || mount -t bpf bpf "$LAB_BPFFS"
@@ -180,7 +200,7 @@ _lab_kill_ns_pids() {
 # the bpffs mount. Idempotent.
 lab_down() {
     local ns
-    for ns in "$NS_CLIENT" "$NS_FWD" "$NS_BACKEND"; do
+    for ns in "$NS_FAR" "$NS_CLIENT" "$NS_FWD" "$NS_BACKEND"; do
         lab_ns_exists "$ns" || continue
         _lab_kill_ns_pids "$ns"
         # A process that is still exiting keeps the namespace file busy.
@@ -209,8 +229,10 @@ lab '$LAB_PREFIX' is up:
 
   $NS_CLIENT           $NS_FWD                     $NS_BACKEND
   c0 $CLIENT_ADDR/24 <--> f0 $FWD_CLIENT_SIDE_ADDR/24
+     $CLIENT_ADDR6/64          $FWD_CLIENT_SIDE_ADDR6/64
                           f1 $FWD_BACKEND_SIDE_ADDR/24 <---> b0 $BACKEND_ADDR/24
-                                                        $BACKEND_ADDR2/24
+                             $FWD_BACKEND_SIDE_ADDR6/64      $BACKEND_ADDR2/24
+                                                        $BACKEND_ADDR6/64, $BACKEND_ADDR6_2/64
   client default via $FWD_CLIENT_SIDE_ADDR, backend default via $FWD_BACKEND_SIDE_ADDR
   bpffs for pins: $LAB_BPFFS  (XDPFWD_PIN_DIR=$LAB_PIN_DIR)
 

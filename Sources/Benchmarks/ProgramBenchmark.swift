@@ -43,7 +43,10 @@ public struct ProgramBenchmark {
         public var emptyNs: Double
         public var establishedNs: Double
         public var newFlowNs: Double
+        /// The same established TCP flow over IPv6 (NAT66), in the same rounds.
+        public var established6Ns: Double = 0
         public var establishedCostNs: Double { establishedNs - emptyNs }
+        public var established6CostNs: Double { established6Ns - emptyNs }
         public var newFlowCostNs: Double { newFlowNs - emptyNs }
     }
 
@@ -65,9 +68,11 @@ public struct ProgramBenchmark {
         }
         let established = Packet.tcp(src: "198.18.0.2:40000", dst: "198.18.0.1:8080", flags: [.ack],
                                      srcMAC: "02:00:00:00:00:02", dstMAC: "02:00:00:00:00:01").padded(toFrameLength: 60).bytes
+        let established6 = Packet6.tcp(src: "[2001:2::2]:40000", dst: "[2001:2::1]:8080", flags: [.ack],
+                                       srcMAC: "02:00:00:00:00:02", dstMAC: "02:00:00:00:00:01").bytes
         for bed in beds {
             // The first packet creates the flow every later call hits.
-            guard try bed.run(established).verdict == .redirect else {
+            guard try bed.run(established).verdict == .redirect, try bed.run(established6).verdict == .redirect else {
                 throw XDPFwdError.state("benchmark flow was not forwarded: the test bed is broken")
             }
         }
@@ -82,6 +87,7 @@ public struct ProgramBenchmark {
                     let empty = XDPTestRunner(program: bed.passProgram)
                     totals[index].emptyNs += try Self.total(empty, established, bed.inIndex, calls: perRound)
                     totals[index].establishedNs += try Self.total(forwarder, established, bed.inIndex, calls: perRound)
+                    totals[index].established6Ns += try Self.total(forwarder, established6, bed.inIndex, calls: perRound)
                     var newFlowNs = 0.0
                     for i in 0..<newPerRound {
                         let flow = round * newPerRound + i
@@ -102,6 +108,7 @@ public struct ProgramBenchmark {
             var row = row
             row.emptyNs /= Double(options.runs)
             row.establishedNs /= Double(options.runs)
+            row.established6Ns /= Double(options.runs)
             row.newFlowNs /= Double(newPerRound * options.rounds)
             return row
         }
@@ -120,11 +127,12 @@ public struct ProgramBenchmark {
     static func installRules(count: Int, in bed: TestRunBed) throws {
         let table = RuleTable(maps: bed.maps)
         try table.add(ForwardingRule.parse(protocol: "tcp", listen: listen, backend: backend))
+        try table.add(ForwardingRule.parse(protocol: "tcp", listen: "[2001:2::1]:8080", backend: "[2001:2:0:1::2]:8000"))
         for i in 0..<(count - 1) {
             let address = IPv4Address(UInt32(198) << 24 | UInt32(19) << 16 | UInt32(i & 0xFFFF))
             let rule = try ForwardingRule(protocol: .tcp, listen: Endpoint(address: address, port: UInt16(80 + i >> 16)),
                                           backend: Endpoint(parsing: backend))
-            try bed.maps.rules.update(RuleCompiler.key(rule.key), RuleCompiler.value(rule, id: UInt32(i + 1)), .noExist)
+            try bed.maps.rules.update(RuleCompiler.key(rule.key), RuleCompiler.value(rule, id: UInt32(i + 2)), .noExist)
         }
     }
 

@@ -16,7 +16,8 @@ struct BenchProg: ParsableCommand {
         discussion: """
             Runs in a throwaway network namespace with a private (unpinned) data plane; needs root. \
             Reports ns per packet for an established flow and for the first packet of a new flow, \
-            with 1 and 100000 rules loaded, each minus the empty XDP program's cost from the same run.
+            with 1 and 100000 rules loaded, and for an established IPv6 flow, each minus the empty XDP \
+            program's cost from the same run.
             """)
 
     @Option(help: "Calls per figure (empty and established), 1000-100000000.") var runs = 1_000_000
@@ -44,10 +45,11 @@ struct BenchProg: ParsableCommand {
         }
         printLine("")
         printLine("xdpfwd bench prog: BPF_PROG_TEST_RUN, \(runs) calls per figure, \(newFlows) new flows, \(rounds) interleaved rounds")
-        printLine("rules      empty ns   established ns  (-empty)   new flow ns  (-empty)")
+        printLine("rules      empty ns   established ns  (-empty)   new flow ns  (-empty)   IPv6 est. ns  (-empty)  v6/v4")
         for row in rows {
-            printLine(String(format: "%-9d  %8.1f   %14.1f  %8.1f   %11.1f  %8.1f", row.rules, row.emptyNs,
-                             row.establishedNs, row.establishedCostNs, row.newFlowNs, row.newFlowCostNs))
+            printLine(String(format: "%-9d  %8.1f   %14.1f  %8.1f   %11.1f  %8.1f   %12.1f  %8.1f  %5.2fx", row.rules, row.emptyNs,
+                             row.establishedNs, row.establishedCostNs, row.newFlowNs, row.newFlowCostNs,
+                             row.established6Ns, row.established6CostNs, row.established6CostNs / max(row.establishedCostNs, 0.1)))
         }
         if let first = rows.first, let last = rows.last, rows.count > 1 {
             printLine(String(format: "established cost, %d vs %d rules: %.2fx", last.rules, first.rules,
@@ -64,6 +66,8 @@ struct BenchProgJSON: Codable {
         let established_minus_empty_ns: Double
         let new_flow_ns: Double
         let new_flow_minus_empty_ns: Double
+        let ipv6_established_ns: Double
+        let ipv6_established_minus_empty_ns: Double
 
         init(_ row: ProgramBenchmark.Row) {
             rules = row.rules
@@ -72,6 +76,8 @@ struct BenchProgJSON: Codable {
             established_minus_empty_ns = row.establishedCostNs
             new_flow_ns = row.newFlowNs
             new_flow_minus_empty_ns = row.newFlowCostNs
+            ipv6_established_ns = row.established6Ns
+            ipv6_established_minus_empty_ns = row.established6CostNs
         }
     }
     let runs: Int
