@@ -1,29 +1,40 @@
 /// JSON form, stable for config files and `-j` output:
 /// `{"protocol":"tcp","listen":"198.18.0.1:8080","backend":"198.18.1.2:8000","snat":"auto"}`.
-/// "snat" may be omitted on input (auto) but not null. Decoding validates like the
+/// A port range is written in "listen" and "backend" ("198.18.0.1:10000-10099").
+/// Several backends, or a weight other than 1, add "backends": every
+/// backend as `ADDR:PORT[-LAST][@WEIGHT]`, "backend" still naming the first.
+/// On input "backends", when present, wins over "backend". "snat" may be
+/// omitted on input (auto) but not null. Decoding validates like the
 /// initializer: a config file is hostile input.
 extension ForwardingRule: Codable {
     enum CodingKeys: String, CodingKey {
-        case `protocol`, listen, backend, snat
+        case `protocol`, listen, backend, backends, snat
     }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         let proto = try container.decode(TransportProtocol.self, forKey: .protocol)
-        let listen = try container.decode(Endpoint.self, forKey: .listen)
-        let backend = try container.decode(Endpoint.self, forKey: .backend)
+        let listen = try container.decode(String.self, forKey: .listen)
+        let backends = container.contains(.backends)
+            ? try container.decode([String].self, forKey: .backends)
+            : [try container.decode(String.self, forKey: .backend)]
         // Absent means auto; null is a mistake, not a default.
         let snat = container.contains(.snat) ? try container.decode(SNATPolicy.self, forKey: .snat) : .auto
         self = try decodingRuleValue(decoder) { () throws(RuleError) in
-            try ForwardingRule(protocol: proto, listen: listen, backend: backend, snat: snat)
+            let parsed = try ForwardingRule.parse(protocol: proto.rawValue, listen: listen, backends: backends)
+            return try ForwardingRule(protocol: proto, listen: parsed.listen, portCount: parsed.portCount,
+                                      backends: parsed.backends, snat: snat)
         }
     }
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(`protocol`, forKey: .protocol)
-        try container.encode(listen, forKey: .listen)
-        try container.encode(backend, forKey: .backend)
+        try container.encode(listenDescription, forKey: .listen)
+        try container.encode(PortRange.describe(backend, count: portCount), forKey: .backend)
+        if isBalanced || backends[0].weight != Backend.defaultWeight {
+            try container.encode(backends.map { $0.description(portCount: portCount) }, forKey: .backends)
+        }
         try container.encode(snat, forKey: .snat)
     }
 }

@@ -28,6 +28,23 @@ public enum RuleError: Error, Hashable, Sendable {
     case unusableAddress(AddressRole, IPAddress, UnusableAddressKind)
     /// Listen and backend are the same endpoint.
     case listenIsBackend(Endpoint)
+    /// "FIRST-LAST" with LAST < FIRST, in the given endpoint.
+    case invalidPortRange(String, in: String)
+    /// A range that runs past port 65535 (a backend's range is the listen range's size).
+    case portRangeOverflow(AddressRole, Endpoint, ports: UInt16)
+    /// A backend range whose size differs from the listen range's.
+    case rangeSizeMismatch(backend: String, ports: UInt16, listenPorts: UInt16)
+    /// Not a decimal 0-1000 after "@".
+    case invalidWeight(String, in: String)
+    /// A weight above 1000 in a rule built from values.
+    case weightTooLarge(UInt32, Endpoint)
+    /// "@WEIGHT" on the listen endpoint.
+    case weightOnListen(String)
+    case noBackend
+    case tooManyBackends(Int, max: Int)
+    case duplicateBackend(Endpoint)
+    /// Every backend has weight 0: nothing could take a new flow.
+    case allBackendsDrained
 }
 
 extension RuleError: CustomStringConvertible {
@@ -65,6 +82,26 @@ extension RuleError: CustomStringConvertible {
             "\(role.label) address \(address) is \(kind.phrase): \(kind.reason(for: role))"
         case .listenIsBackend(let endpoint):
             "listen and backend are both \(endpoint): a rule cannot forward to itself"
+        case .invalidPortRange(let range, let endpoint):
+            "invalid port range \(quoted(range)) in \(quoted(endpoint)): expected FIRST-LAST with FIRST <= LAST, like 10000-10099"
+        case .portRangeOverflow(let role, let endpoint, let ports):
+            "\(role.label) \(endpoint) cannot take \(ports) ports: \(endpoint.port)-\(UInt32(endpoint.port) + UInt32(ports) - 1) goes past 65535"
+        case .rangeSizeMismatch(let backend, let ports, let listenPorts):
+            "backend \(quoted(backend)) has \(ports) ports but the listen range has \(listenPorts): give the first port alone or a range of the same size"
+        case .invalidWeight(let weight, let backend):
+            "invalid weight \(quoted(weight)) in \(quoted(backend)): expected a whole number 0-\(Backend.maximumWeight) (0 drains the backend)"
+        case .weightTooLarge(let weight, let endpoint):
+            "backend \(endpoint) has weight \(weight): weights are 0-\(Backend.maximumWeight)"
+        case .weightOnListen(let string):
+            "a weight belongs on a backend, not on the listen endpoint \(quoted(string))"
+        case .noBackend:
+            "no backend: expected at least one ADDRESS:PORT"
+        case .tooManyBackends(let count, let max):
+            "\(count) backends: a rule takes at most \(max)"
+        case .duplicateBackend(let endpoint):
+            "backend \(endpoint) is listed twice"
+        case .allBackendsDrained:
+            "every backend has weight 0: at least one must take new flows"
         }
     }
 

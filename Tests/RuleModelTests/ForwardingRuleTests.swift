@@ -36,8 +36,6 @@ import Testing
         // Address classes no rule can use.
         ("tcp", "127.0.0.1:80", "198.18.1.2:80", "auto",
          .unusableAddress(.listen, .v4(IPv4Address(127, 0, 0, 1)), .loopback)),
-        ("tcp", "0.0.0.0:80", "198.18.1.2:80", "auto",
-         .unusableAddress(.listen, .v4(IPv4Address(0)), .unspecified)),
         ("udp", "224.0.0.251:5353", "198.18.1.2:53", "auto",
          .unusableAddress(.listen, .v4(IPv4Address(224, 0, 0, 251)), .multicast)),
         ("udp", "255.255.255.255:67", "198.18.1.2:67", "auto",
