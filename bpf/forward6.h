@@ -72,12 +72,10 @@ static __attribute__((noinline)) int xdpfwd_new_flow6(struct xdp_md *ctx, struct
 						      const struct xdpfwd_flow6_key *key, int expired,
 						      const struct xdpfwd_config *cfg)
 {
-	struct xdpfwd_rule6_key rk = {
-		.proto = key->proto,
-		.port = key->dport,
-	};
 	struct xdpfwd_flow6_scratch *s;
 	struct xdpfwd_rule6 *rule;
+	const __be32 *backend_addr;
+	__be16 backend_port;
 	struct xdpfwd_iface *ifc;
 	__be32 *snat;
 	__u32 zero = 0;
@@ -85,10 +83,15 @@ static __attribute__((noinline)) int xdpfwd_new_flow6(struct xdp_md *ctx, struct
 	__u8 mode, state;
 	long rc, err;
 
-	addr6_copy(rk.addr, key->daddr);
-	rule = bpf_map_lookup_elem(&xdpfwd_rules6, &rk);
+	rule = mg_rule6(key);
 	if (!rule) {
 		/* Not a listen endpoint of ours: the stack's business. */
+		stats_inc(XDPFWD_STAT_PASS_NO_RULE);
+		return XDP_PASS;
+	}
+	if (mg_backend6(rule, key, &backend_addr, &backend_port)) {
+		/* A balanced rule without its table (damaged state): the
+		 * packet is untouched, as if there were no rule. */
 		stats_inc(XDPFWD_STAT_PASS_NO_RULE);
 		return XDP_PASS;
 	}
@@ -114,7 +117,7 @@ static __attribute__((noinline)) int xdpfwd_new_flow6(struct xdp_md *ctx, struct
 		struct bpf_fib_lookup fib;
 
 		rc = nh6_fib_lookup(ctx, &fib, p->ip6h, p->proto, key->saddr,
-				    rule->backend_addr, key->sport, rule->backend_port);
+				    backend_addr, key->sport, backend_port);
 		if (!nh_fib_usable(rc))
 			/* No state created; the packet is untouched. */
 			return nh_fib_fail(rc);
@@ -141,8 +144,8 @@ static __attribute__((noinline)) int xdpfwd_new_flow6(struct xdp_md *ctx, struct
 		addr6_copy(snat, ifc->ipv6_addr);
 		break;
 	}
-	addr6_copy(s->rkey.saddr, rule->backend_addr);
-	s->rkey.sport = rule->backend_port;
+	addr6_copy(s->rkey.saddr, backend_addr);
+	s->rkey.sport = backend_port;
 	s->rkey.proto = key->proto;
 
 	if (p->proto == IPPROTO_TCP)

@@ -55,6 +55,40 @@ struct {
 	__type(value, struct xdpfwd_flow6_scratch);
 	__uint(max_entries, 1);
 } xdpfwd_scratch6 SEC(".maps");
+/* Maglev tables: rule_id -> the rule's table (an inner ARRAY swapped whole). */
+struct xdpfwd_maglev_table {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	/* Sizes, not types: BTF may hold struct xdpfwd_backend only as a
+	 * forward declaration, which libbpf cannot size. */
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(struct xdpfwd_backend));
+	__uint(max_entries, XDPFWD_MAGLEV_ENTRIES);
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__type(key, __u32);
+	__uint(max_entries, XDPFWD_MAX_RULES);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct xdpfwd_maglev_table);
+} xdpfwd_maglev SEC(".maps");
+
+/* Local IPv4 addresses of attached interfaces -> ifindex: what a wildcard rule matches. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __be32);
+	__type(value, __u32);
+	__uint(max_entries, XDPFWD_MAX_LADDRS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xdpfwd_laddrs SEC(".maps");
+
+/* Local IPv6 addresses of attached interfaces -> ifindex: what a wildcard [::] rule matches. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct xdpfwd_addr6);
+	__type(value, __u32);
+	__uint(max_entries, XDPFWD_MAX_LADDRS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xdpfwd_laddrs6 SEC(".maps");
 
 /* Attached interfaces by ifindex: the SNAT address for flows leaving there. */
 struct {

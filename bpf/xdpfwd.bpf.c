@@ -29,6 +29,7 @@
 #include "conntrack.h"
 #include "nat.h"
 #include "nexthop.h"
+#include "maglev.h"
 #include "icmp.h"
 #include "forward6.h"
 
@@ -81,11 +82,6 @@ static __always_inline int xdpfwd_new_flow(struct xdp_md *ctx, struct pkt_info *
 					   const struct xdpfwd_flow_key *key, int expired,
 					   __u64 now, const struct xdpfwd_config *cfg)
 {
-	struct xdpfwd_rule_key rk = {
-		.proto = key->proto,
-		.addr = key->daddr,
-		.port = key->dport,
-	};
 	struct ct_probe claim = {}; /* reply key/entry, probe state */
 	struct xdpfwd_flow fval = {};
 	struct bpf_fib_lookup fib;
@@ -96,14 +92,18 @@ static __always_inline int xdpfwd_new_flow(struct xdp_md *ctx, struct pkt_info *
 	__u8 mode, state;
 	long rc, err;
 
-	rule = bpf_map_lookup_elem(&xdpfwd_rules, &rk);
+	rule = mg_rule4(key);
 	if (!rule) {
 		/* Not a listen endpoint of ours: the stack's business. */
 		stats_inc(XDPFWD_STAT_PASS_NO_RULE);
 		return XDP_PASS;
 	}
-	backend_addr = rule->backend_addr;
-	backend_port = rule->backend_port;
+	if (mg_backend4(rule, key, &backend_addr, &backend_port)) {
+		/* A balanced rule without its table (damaged state): the
+		 * packet is untouched, as if there were no rule. */
+		stats_inc(XDPFWD_STAT_PASS_NO_RULE);
+		return XDP_PASS;
+	}
 	mode = rule->snat_mode;
 	if (expired)
 		stats_inc(XDPFWD_STAT_FLOW_EXPIRED);

@@ -139,6 +139,16 @@ int cxdp_map_info(int fd, uint32_t *type, uint32_t *key_size,
 	return 0;
 }
 
+int cxdp_array_map_create(const char *name, uint32_t value_size, uint32_t max_entries)
+{
+	return bpf_map_create(BPF_MAP_TYPE_ARRAY, name, sizeof(uint32_t), value_size, max_entries, NULL);
+}
+
+int cxdp_map_fd_by_id(uint32_t id)
+{
+	return bpf_map_get_fd_by_id(id);
+}
+
 int cxdp_possible_cpus(void)
 {
 	return libbpf_num_possible_cpus();

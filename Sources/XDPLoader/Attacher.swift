@@ -44,6 +44,8 @@ public struct Attacher {
             for interface in interfaces {
                 results.append(try attachOne(interface, mode: mode, datapath: datapath, undo: &undo))
             }
+            // Wildcard rules match the attached interfaces' addresses.
+            try LocalAddresses.sync(datapath.maps)
             return results
         } catch {
             undo.run()
@@ -152,6 +154,7 @@ public struct Attacher {
             throw XDPFwdError.state("\(interface.name) is not attached to xdpfwd")
         }
         for interface in interfaces { try detachOne(interface.ifindex, datapath: datapath) }
+        try LocalAddresses.sync(datapath.maps)
         return interfaces.map(\.name)
     }
 
@@ -169,6 +172,7 @@ public struct Attacher {
             names.append(Interface.name(of: ifindex))
             try detachOne(ifindex, datapath: datapath)
         }
+        try LocalAddresses.sync(datapath.maps)
         withExtendedLifetime(lock) {}
         if purge { try Datapath.unpinAll(layout) }
         return names

@@ -6,7 +6,7 @@ public struct DatapathMaps: Sendable {
     public static let names = [
         "xdpfwd_rules", "xdpfwd_flows", "xdpfwd_ifaces", "xdpfwd_txports",
         "xdpfwd_config", "xdpfwd_stats", "xdpfwd_rstats", "xdpfwd_rules6", "xdpfwd_flows6",
-        "xdpfwd_progs",
+        "xdpfwd_progs", "xdpfwd_maglev", "xdpfwd_laddrs", "xdpfwd_laddrs6",
     ]
 
     public let rules: BPFMap<xdpfwd_rule_key, xdpfwd_rule>
@@ -22,6 +22,12 @@ public struct DatapathMaps: Sendable {
     /// empties a program array when its last user reference goes, and an
     /// unpinned (test) data plane has no other.
     public let programs: BPFMap<UInt32, UInt32>
+    /// rule_id -> Maglev table; values are inner map fds on update, ids on lookup.
+    public let maglev: BPFMap<UInt32, UInt32>
+    /// Local IPv4 addresses of attached interfaces (network order) -> ifindex.
+    public let laddrs: BPFMap<UInt32, UInt32>
+    /// Local IPv6 addresses of attached interfaces -> ifindex.
+    public let laddrs6: BPFMap<xdpfwd_addr6, UInt32>
 
     init(open: (String) throws -> OwnedFD) throws {
         rules = try BPFMap(fd: open("xdpfwd_rules"), name: "xdpfwd_rules")
@@ -34,6 +40,9 @@ public struct DatapathMaps: Sendable {
         rules6 = try BPFMap(fd: open("xdpfwd_rules6"), name: "xdpfwd_rules6")
         flows6 = try BPFMap(fd: open("xdpfwd_flows6"), name: "xdpfwd_flows6")
         programs = try BPFMap(fd: open("xdpfwd_progs"), name: "xdpfwd_progs")
+        maglev = try BPFMap(fd: open("xdpfwd_maglev"), name: "xdpfwd_maglev")
+        laddrs = try BPFMap(fd: open("xdpfwd_laddrs"), name: "xdpfwd_laddrs")
+        laddrs6 = try BPFMap(fd: open("xdpfwd_laddrs6"), name: "xdpfwd_laddrs6")
     }
 }
 

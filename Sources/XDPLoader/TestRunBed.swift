@@ -62,6 +62,10 @@ public final class TestRunBed: @unchecked Sendable {
                 record.mode = UInt8(XDPFWD_MODE_NATIVE.rawValue)
                 try datapath.maps.ifaces.update(index, record)
                 try datapath.maps.txports.update(index, DevmapValue(ifindex: index))
+                try datapath.maps.laddrs.update(record.ipv4_addr, index)
+                var local6 = xdpfwd_addr6()
+                local6.addr = record.ipv6_addr
+                try datapath.maps.laddrs6.update(local6, index)
             }
         }
     }

@@ -4,19 +4,27 @@ import XDPLoader
 
 /// `--json` shapes. Keys are snake_case and sorted; these are a stable
 /// interface (documented in docs/cli.md): fields may be added, never renamed.
+struct BackendJSON: Codable {
+    let endpoint: String
+    let weight: UInt32
+}
+
 struct RuleJSON: Codable {
     let id: UInt32
     let `protocol`: String
     let listen: String
     let backend: String
+    let backends: [BackendJSON]
     let snat: String
 
     init(_ installed: InstalledRule) {
+        let rule = installed.rule
         id = installed.id
-        `protocol` = installed.rule.protocol.rawValue
-        listen = installed.rule.listen.description
-        backend = installed.rule.backend.description
-        snat = installed.rule.snat.description
+        `protocol` = rule.protocol.rawValue
+        listen = rule.listenDescription
+        backend = PortRange.describe(rule.backend, count: rule.portCount)
+        backends = rule.backends.map { BackendJSON(endpoint: PortRange.describe($0.endpoint, count: rule.portCount), weight: $0.weight) }
+        snat = rule.snat.description
     }
 }
 
@@ -27,6 +35,7 @@ struct RuleStatsJSON: Codable {
     let `protocol`: String
     let listen: String
     let backend: String
+    let backends: [BackendJSON]
     let snat: String
     let forward: DirectionCounters
     let reply: DirectionCounters
@@ -41,7 +50,7 @@ struct StatsJSON: Codable {
         rules = snapshot.rules.map { counters in
             let rule = RuleJSON(counters.rule)
             return RuleStatsJSON(id: rule.id, protocol: rule.protocol, listen: rule.listen, backend: rule.backend,
-                                 snat: rule.snat, forward: counters.forward, reply: counters.reply)
+                                 backends: rule.backends, snat: rule.snat, forward: counters.forward, reply: counters.reply)
         }
     }
 }

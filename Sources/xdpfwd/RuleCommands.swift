@@ -24,39 +24,49 @@ func withRuleTable<T>(_ common: CommonOptions, _ body: (RuleTable) throws -> T) 
 
 struct RuleAdd: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "add", abstract: "Forward PROTO LISTEN to BACKEND; replaces the backend of an existing LISTEN atomically.")
+        commandName: "add",
+        abstract: "Forward PROTO LISTEN to one or more BACKENDs; replaces the rule with exactly the same LISTEN atomically.",
+        discussion: """
+            LISTEN is ADDR:PORT or ADDR:FIRST-LAST (a port range, mapped port by port onto each backend's range); \
+            ADDR 0.0.0.0 or [::] means any local address of the attached interfaces. Each BACKEND is ADDR:PORT \
+            (the first port of its range) or ADDR:FIRST-LAST of the listen range's size, optionally with @WEIGHT \
+            (0-1000, default 1; 0 drains: no new flows, established ones continue). Several backends share new \
+            flows through a Maglev table; established flows stay on their backend.
+            """)
 
     @OptionGroup var common: CommonOptions
     @Argument(help: "tcp or udp.") var proto: String
-    @Argument(help: "Listen endpoint ADDR:PORT or [IPV6]:PORT.") var listen: String
-    @Argument(help: "Backend endpoint of the same family, ADDR:PORT or [IPV6]:PORT.") var backend: String
+    @Argument(help: "Listen endpoint ADDR:PORT, ADDR:FIRST-LAST, [IPV6]:PORT or [IPV6]:FIRST-LAST.") var listen: String
+    @Argument(help: "Backends of the same family, ADDR:PORT[-LAST][@WEIGHT] or [IPV6]:PORT[-LAST][@WEIGHT].") var backends: [String] = []
     @Option(help: "Source NAT: auto (egress interface address), none (DNAT only) or an address of the rule's family (IPv6 without brackets).") var snat = "auto"
 
     func run() throws {
         let rule = try parsed { () throws(RuleError) in
-            try ForwardingRule.parse(protocol: proto, listen: listen, backend: backend, snat: snat)
+            try ForwardingRule.parse(protocol: proto, listen: listen, backends: backends, snat: snat)
         }
-        let (installed, outcome) = try withRuleTable(common) { try $0.add(rule) }
+        let (installed, outcome) = try withRuleTable(common) { table in
+            // A wildcard rule matches the attached interfaces' current addresses.
+            if rule.isWildcard { try LocalAddresses.sync(table.maps) }
+            return try table.add(rule)
+        }
         switch outcome {
         case .added: printLine("added \(installed.rule) (id \(installed.id))")
         case .replaced(let previous):
-            printLine("replaced \(previous.key): backend \(previous.backend) -> \(installed.rule.backend), snat \(installed.rule.snat) (id \(installed.id))")
+            printLine("replaced \(previous) with \(installed.rule) (id \(installed.id))")
         }
     }
 }
 
 struct RuleDel: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "del", abstract: "Delete the rule for PROTO LISTEN; established flows finish on their translation.")
+        commandName: "del", abstract: "Delete the rule for PROTO LISTEN (a range by its whole range); established flows finish on their translation.")
 
     @OptionGroup var common: CommonOptions
     @Argument(help: "tcp or udp.") var proto: String
-    @Argument(help: "Listen endpoint ADDR:PORT or [IPV6]:PORT.") var listen: String
+    @Argument(help: "Listen endpoint as added: ADDR:PORT, ADDR:FIRST-LAST or [IPV6]:PORT[-LAST].") var listen: String
 
     func run() throws {
-        let key = try parsed { () throws(RuleError) in
-            RuleKey(protocol: try TransportProtocol(parsing: proto), listen: try Endpoint(parsing: listen))
-        }
+        let key = try parsed { () throws(RuleError) in try RuleKey.parse(protocol: proto, listen: listen) }
         let deleted = try withRuleTable(common) { try $0.delete(key) }
         guard deleted else { throw XDPFwdError.state("no rule for \(key)") }
         printLine("deleted \(key)")

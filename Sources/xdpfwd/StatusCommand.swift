@@ -36,7 +36,7 @@ struct Status: ParsableCommand {
         }.sorted { $0.ifindex < $1.ifindex }
         let status = StatusJSON(
             pin_dir: layout.directory, loaded: true, interfaces: interfaces,
-            rules: try maps.rules.keys().count, conntrack_entries: try maps.flows.keys().count)
+            rules: try RuleTable(maps: maps).list().count, conntrack_entries: try maps.flows.keys().count)
         if json { return try printJSON(status) }
 
         printLine("pin dir: \(status.pin_dir)")

@@ -116,3 +116,22 @@ import Testing
         #expect(forward != reverse)
     }
 }
+
+@Suite struct RangeAndBackendIPv6Tests {
+    @Test func ipv6RangeWildcardAndWeights() throws {
+        let rule = try ForwardingRule.parse(
+            protocol: "udp", listen: "[::]:10000-10009", backends: ["[2001:2:0:1::2]:20000-20009@2", "[2001:2:0:1::3]:30000"])
+        #expect(rule.isWildcard && rule.isBalanced && rule.portCount == 10)
+        #expect(rule.description == "udp [::]:10000-10009 -> [2001:2:0:1::2]:20000-20009@2, [2001:2:0:1::3]:30000-30009 snat auto")
+        #expect(try RuleKey.parse(protocol: "udp", listen: "[::]:10000-10009") == rule.key)
+    }
+
+    @Test func familiesDoNotMix() {
+        #expect {
+            try ForwardingRule.parse(protocol: "tcp", listen: "198.18.0.1:80", backends: ["198.18.1.2:80", "[2001:2:0:1::2]:80"])
+        } throws: { error in
+            if case .familyMismatch = error as? RuleError { return true }
+            return false
+        }
+    }
+}

@@ -36,6 +36,11 @@ int cxdp_map_next_key(int fd, const void *key, void *next_key);
 int cxdp_map_info(int fd, uint32_t *type, uint32_t *key_size,
                   uint32_t *value_size, uint32_t *max_entries, uint32_t *id);
 int cxdp_possible_cpus(void);
+/* A fresh BPF_MAP_TYPE_ARRAY with u32 keys (an inner map to fill, then
+ * swap into a map-of-maps); returns its fd. */
+int cxdp_array_map_create(const char *name, uint32_t value_size, uint32_t max_entries);
+/* An fd for the map with this id (map-of-maps lookups return ids). */
+int cxdp_map_fd_by_id(uint32_t id);
 
 /* Pinning and ids. */
 int cxdp_obj_pin(int fd, const char *path);

@@ -16,6 +16,33 @@
 #define XDPFWD_MAX_RULES   131072  /* forwarding rules (listen endpoints) */
 #define XDPFWD_MAX_FLOWS   262144  /* conntrack entries; each flow uses two */
 #define XDPFWD_MAX_IFACES  64      /* interfaces xdpfwd is attached to */
+#define XDPFWD_MAX_LADDRS  1024    /* local addresses (per family) a wildcard rule matches */
+
+/*
+ * Maglev tables of multi-backend rules. A table has XDPFWD_MAGLEV_SIZE
+ * slots (a prime; RuleModel's MaglevTable.defaultSize), each naming a
+ * backend. A new flow takes slot
+ *
+ *     xdpfwd_flow_hash(tuple) % XDPFWD_MAGLEV_SIZE
+ *
+ * where xdpfwd_flow_hash is MurmurHash3_x86_32 with seed XDPFWD_HASH_SEED
+ * over the client packet's tuple as 32-bit words, each word fed as its
+ * four bytes little-endian (the word values are mixed directly):
+ *
+ *     IPv4: saddr, daddr, sport << 16 | dport, protocol            (4 words)
+ *     IPv6: saddr[0..3], daddr[0..3], sport << 16 | dport, protocol (10 words)
+ *
+ * Addresses and ports are numbers (host order: 198.18.0.2 is 0xC6120002;
+ * IPv6 addresses are their four big-endian 32-bit groups), saddr/sport
+ * the client and daddr/dport the listen address and port as the packet
+ * carries them. Slots past the table (XDPFWD_MAGLEV_SIZE onwards) list the
+ * rule's backends with their weights for the control plane, in the order
+ * given, ended by an entry with port 0; the data plane never reads them.
+ */
+#define XDPFWD_MAGLEV_SIZE         4093
+#define XDPFWD_MAGLEV_MAX_BACKENDS 256
+#define XDPFWD_MAGLEV_ENTRIES      (XDPFWD_MAGLEV_SIZE + XDPFWD_MAGLEV_MAX_BACKENDS)
+#define XDPFWD_HASH_SEED           0x78647066u /* "xdpf" */
 
 /* A rule: (protocol, listen address, listen port) -> backend. */
 struct xdpfwd_rule_key {
@@ -32,13 +59,39 @@ enum xdpfwd_snat_mode {
 	XDPFWD_SNAT_FIXED = 2, /* source = rule.snat_addr */
 };
 
+/* xdpfwd_rule.flags */
+#define XDPFWD_RULE_MAGLEV 0x01 /* pick the backend from xdpfwd_maglev[rule_id] */
+
+/*
+ * A port range is one rule with one entry per listen port, all sharing the
+ * rule_id; each entry knows its offset into the range, so the lookup stays
+ * one hash lookup whatever the range. A listen address of 0 is the
+ * wildcard: looked up only when the exact address misses, for a packet
+ * addressed to one of xdpfwd_laddrs.
+ */
 struct xdpfwd_rule {
-	__be32 backend_addr;
-	__be16 backend_port;
+	__be32 backend_addr; /* single backend; 0 with XDPFWD_RULE_MAGLEV */
+	__be16 backend_port; /* single backend: its port for this listen port
+	                      * (the range offset is already added) */
 	__u8   snat_mode;    /* enum xdpfwd_snat_mode */
-	__u8   flags;        /* reserved, 0 */
+	__u8   flags;        /* XDPFWD_RULE_* */
 	__be32 snat_addr;    /* used when snat_mode == XDPFWD_SNAT_FIXED */
-	__u32  rule_id;      /* slot in the rule_stats map, < XDPFWD_MAX_RULES */
+	__u32  rule_id;      /* slot in the rule_stats and maglev maps, < XDPFWD_MAX_RULES */
+	__u16  port_offset;  /* this listen port - the range's first (host order);
+	                      * added to a Maglev backend's port */
+	__u16  port_count;   /* ports in the rule's range (host order), >= 1 */
+};
+
+/* Key of xdpfwd_laddrs6: a local IPv6 address. */
+struct xdpfwd_addr6 {
+	__be32 addr[4];
+};
+
+/* A Maglev table slot or backend-list entry (inner maps of xdpfwd_maglev). */
+struct xdpfwd_backend {
+	__be32 addr[4];      /* IPv4: addr[0]; the rest 0 */
+	__be16 port;         /* the backend's first port; 0 ends the backend list */
+	__u16  weight;       /* the weight the table was built with (host order) */
 };
 
 /* A packet's L4 tuple as it appears on the wire. */
@@ -101,12 +154,14 @@ struct xdpfwd_rule6_key {
 };
 
 struct xdpfwd_rule6 {
-	__be32 backend_addr[4];
+	__be32 backend_addr[4]; /* single backend; 0 with XDPFWD_RULE_MAGLEV */
 	__be32 snat_addr[4]; /* used when snat_mode == XDPFWD_SNAT_FIXED */
-	__be16 backend_port;
+	__be16 backend_port; /* single backend, range offset already added */
 	__u8   snat_mode;    /* enum xdpfwd_snat_mode */
-	__u8   flags;        /* reserved, 0 */
-	__u32  rule_id;      /* slot in the rule_stats map, shared with IPv4 rules */
+	__u8   flags;        /* XDPFWD_RULE_* */
+	__u32  rule_id;      /* slot in the rule_stats and maglev maps, shared with IPv4 rules */
+	__u16  port_offset;  /* as in struct xdpfwd_rule */
+	__u16  port_count;
 };
 
 struct xdpfwd_flow6_key {
@@ -254,12 +309,14 @@ struct xdpfwd_meta {
 
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(struct xdpfwd_rule_key) == 12, "rule key layout");
-_Static_assert(sizeof(struct xdpfwd_rule) == 16, "rule layout");
+_Static_assert(sizeof(struct xdpfwd_rule) == 20, "rule layout");
+_Static_assert(sizeof(struct xdpfwd_backend) == 20, "backend layout");
+_Static_assert(sizeof(struct xdpfwd_addr6) == 16, "addr6 layout");
 _Static_assert(sizeof(struct xdpfwd_flow_key) == 16, "flow key layout");
 _Static_assert(sizeof(struct xdpfwd_flow) == 64, "flow layout");
 _Static_assert(sizeof(struct xdpfwd_iface) == 40, "iface layout");
 _Static_assert(sizeof(struct xdpfwd_rule6_key) == 20, "rule6 key layout");
-_Static_assert(sizeof(struct xdpfwd_rule6) == 40, "rule6 layout");
+_Static_assert(sizeof(struct xdpfwd_rule6) == 44, "rule6 layout");
 _Static_assert(sizeof(struct xdpfwd_flow6_key) == 40, "flow6 key layout");
 _Static_assert(sizeof(struct xdpfwd_flow6) == 88, "flow6 layout");
 _Static_assert(sizeof(struct xdpfwd_flow6_scratch) == 272, "flow6 scratch layout");

@@ -28,6 +28,18 @@ final class DatapathFixture: @unchecked Sendable {
         return try RuleTable(maps: maps).add(rule).0
     }
 
+    @discardableResult
+    func addRule(_ proto: String, _ listen: String, backends: [String], snat: String = "auto") throws -> InstalledRule {
+        let rule = try ForwardingRule.parse(protocol: proto, listen: listen, backends: backends, snat: snat)
+        return try RuleTable(maps: maps).add(rule).0
+    }
+
+    /// A permanent neighbour on out0 (the backend side), so flows to
+    /// `address` are redirected instead of taking the slow path.
+    func backendNeighbour(_ address: String, mac: String) throws {
+        try namespace.ip(["neigh", "add", address, "lladdr", mac, "dev", "out0", "nud", "permanent"])
+    }
+
     func setConfig(_ update: (inout xdpfwd_config) -> Void) throws {
         var config = try maps.config.lookup(0) ?? xdpfwd_config()
         update(&config)
