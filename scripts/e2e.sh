@@ -617,6 +617,117 @@ case_pmtu() {
     ((after - before >= 2)) || fail "icmp_translated moved from $before to $after"
 }
 
+# ---------------------------------------------------------------- Maglev
+
+MG_PORT=8100                       # http.server on three backend addresses
+MG_LISTEN=$FWD_CLIENT_SIDE_ADDR:$MG_PORT
+MG_ADDRS=("$BACKEND_ADDR" "$BACKEND_ADDR2" 198.18.1.4)
+MG_WEIGHTS=(1 2 1)
+MG_CONNECTIONS=300
+
+# mg_count I PATH: requests for PATH in backend I's http.server log.
+mg_count() {
+    local n
+    n=$(grep -c "\"GET $2" "$WORK/mg$1.log" 2>/dev/null)
+    echo "${n:-0}"
+}
+
+# mg_connections N TAG: N sequential HTTP/1.0 requests (one connection each,
+# curl's URL globbing: one process), every one must succeed.
+mg_connections() {
+    mkdir -p "$WORK/mgdl"
+    ip netns exec "$NS_CLIENT" timeout 120 curl -sS --max-time 5 --connect-timeout 3 --fail \
+        -o "$WORK/mgdl/$2-#1" "http://$MG_LISTEN/small?$2=[1-$1]" 2>"$WORK/mgdl/$2.err"
+}
+
+# Three backends behind one rule, weights 1:2:1: 300 connections spread in
+# proportion (each count within 35% of its share, about 3.5 standard
+# deviations); then the backend carrying a long download is drained
+# (weight 0): the download finishes intact and no new connection goes there.
+# flows --json shows the live download; flows flush removes the rule's flows.
+case_maglev() {
+    local i b total=0 want counts=() dl drained before after res
+    for i in 1 2 3; do
+        mkdir -p "$WORK/mgwww$i"
+        printf 'backend %s\n' "$i" >"$WORK/mgwww$i/small"
+        ln -sf "$WORK/www1/blob" "$WORK/mgwww$i/big"
+    done
+    ip -n "$NS_BACKEND" addr add "${MG_ADDRS[2]}/24" dev b0 || { fail "could not add ${MG_ADDRS[2]} to b0"; return; }
+    for i in 1 2 3; do
+        background "$NS_BACKEND" "$WORK/mg$i.log" \
+            python3 -m http.server --bind "${MG_ADDRS[i - 1]}" --directory "$WORK/mgwww$i" "$MG_PORT"
+    done
+    for i in 1 2 3; do
+        wait_tcp "$NS_BACKEND" "${MG_ADDRS[i - 1]}" "$MG_PORT" || { fail "http.server on ${MG_ADDRS[i - 1]} did not start"; return; }
+    done
+    capture xfwd rule add tcp "$MG_LISTEN" "${MG_ADDRS[0]}:$MG_PORT@${MG_WEIGHTS[0]}" \
+        "${MG_ADDRS[1]}:$MG_PORT@${MG_WEIGHTS[1]}" "${MG_ADDRS[2]}:$MG_PORT@${MG_WEIGHTS[2]}"
+    ((RC == 0)) || { fail "rule add (3 backends) exit $RC: $ERR"; return; }
+    capture xfwd rule list --json
+    json_check "len(rule(d, 'tcp', '$MG_LISTEN')['backends']) == 3
+and [b['weight'] for b in rule(d, 'tcp', '$MG_LISTEN')['backends']] == [1, 2, 1]" <<<"$OUT" >/dev/null ||
+        { fail "rule list --json lacks the backends: $OUT"; return; }
+
+    mg_connections "$MG_CONNECTIONS" spread || { fail "connections failed: $(head -c 300 "$WORK/mgdl/spread.err")"; return; }
+    for i in 1 2 3; do
+        counts+=("$(mg_count "$i" /small)")
+        total=$((total + counts[i - 1]))
+    done
+    echo "# maglev: $MG_CONNECTIONS connections at weights ${MG_WEIGHTS[*]} reached the backends ${counts[*]}"
+    ((total == MG_CONNECTIONS)) || { fail "backends saw $total requests (${counts[*]}), want $MG_CONNECTIONS"; return; }
+    for i in 0 1 2; do
+        want=$((MG_CONNECTIONS * MG_WEIGHTS[i] / 4))
+        ((counts[i] * 100 >= want * 65 && counts[i] * 100 <= want * 135)) ||
+            { fail "spread ${counts[*]} is not about 75/150/75 (backend $((i + 1)))"; return; }
+    done
+
+    # A long download (16 MB at 2 MB/s), then drain whichever backend has it.
+    ip netns exec "$NS_CLIENT" timeout 40 curl -sS --max-time 35 --limit-rate 2M \
+        -o "$WORK/mglong" "http://$MG_LISTEN/big" 2>"$WORK/mglong.err" &
+    dl=$!
+    drained=0
+    for ((i = 0; i < 50; i++)); do
+        for b in 1 2 3; do
+            (($(mg_count "$b" /big) > 0)) && drained=$b
+        done
+        ((drained > 0)) && break
+        sleep 0.1
+    done
+    ((drained > 0)) || { wait "$dl"; fail "the long download reached no backend"; return; }
+    local w=("${MG_WEIGHTS[@]}")
+    w[drained - 1]=0
+    capture xfwd rule add tcp "$MG_LISTEN" "${MG_ADDRS[0]}:$MG_PORT@${w[0]}" \
+        "${MG_ADDRS[1]}:$MG_PORT@${w[1]}" "${MG_ADDRS[2]}:$MG_PORT@${w[2]}"
+    ((RC == 0)) || { wait "$dl"; fail "rule add (drain) exit $RC: $ERR"; return; }
+
+    capture xfwd flows --json
+    json_check "any(f['listen'] == '$MG_LISTEN' and f['backend'] == '${MG_ADDRS[drained - 1]}:$MG_PORT'
+            and f['client'].startswith('$CLIENT_ADDR:') and f['state'] == 'established' for f in d['flows'])
+and d['total'] >= 1" <<<"$OUT" >/dev/null || { wait "$dl"; fail "flows --json lacks the live download: $(one_line "$OUT")"; return; }
+
+    before=$(mg_count "$drained" /small)
+    mg_connections 60 drained || { wait "$dl"; fail "connections after drain failed: $(head -c 300 "$WORK/mgdl/drained.err")"; return; }
+    after=$(mg_count "$drained" /small)
+    echo "# maglev: drained backend $drained; 60 new connections, $((after - before)) reached it"
+    ((after == before)) || { wait "$dl"; fail "drained backend $drained took $((after - before)) new connections"; return; }
+
+    wait "$dl" || { fail "the download on the drained backend broke: $(<"$WORK/mglong.err")"; return; }
+    [[ $(sha256sum <"$WORK/mglong" | cut -d' ' -f1) == "$SHA1" ]] || { fail "the download on the drained backend is corrupted"; return; }
+
+    capture xfwd flows flush --listen "$MG_LISTEN"
+    ((RC == 0)) || { fail "flows flush exit $RC: $ERR"; return; }
+    if ! [[ $OUT =~ ^flushed\ ([0-9]+) ]] || ((BASH_REMATCH[1] == 0)); then
+        fail "flush removed nothing: $OUT"
+        return
+    fi
+    capture xfwd flows --json
+    json_check "not any(f['listen'] == '$MG_LISTEN' for f in d['flows'])" <<<"$OUT" >/dev/null ||
+        { fail "flows remain after flush: $(one_line "$OUT")"; return; }
+    res=$(client_curl "http://$MG_LISTEN/small" "$WORK/mgafter") || { fail "a new connection after flush failed: $res"; return; }
+    capture xfwd rule del tcp "$MG_LISTEN"
+    ((RC == 0)) || fail "rule del exit $RC: $ERR"
+}
+
 # ---------------------------------------------------------------- main
 
 CASES=(
@@ -631,6 +742,7 @@ CASES=(
     "ipv6 udp echo:case_ipv6_udp"
     "ipv6 usage errors:case_ipv6_errors"
     "pmtu: icmp errors translated back:case_pmtu"
+    "maglev 3 weighted backends, drain, flows, flush:case_maglev"
     "live backend change:case_backend_change"
     "rule list --json:case_rule_list"
     "rule del stops tcp, udp unaffected:case_rule_del"
