@@ -45,6 +45,11 @@ public struct ProgramBenchmark {
         public var newFlowNs: Double
         /// The same established TCP flow over IPv6 (NAT66), in the same rounds.
         public var established6Ns: Double = 0
+        /// An established flow and new flows of a 16-backend Maglev rule.
+        public var establishedMaglevNs: Double = 0
+        public var newFlowMaglevNs: Double = 0
+        public var establishedMaglevCostNs: Double { establishedMaglevNs - emptyNs }
+        public var newFlowMaglevCostNs: Double { newFlowMaglevNs - emptyNs }
         public var establishedCostNs: Double { establishedNs - emptyNs }
         public var established6CostNs: Double { established6Ns - emptyNs }
         public var newFlowCostNs: Double { newFlowNs - emptyNs }
@@ -56,6 +61,9 @@ public struct ProgramBenchmark {
     /// The listen endpoint measured; filler rules never match it.
     static let listen = "198.18.0.1:8080"
     static let backend = "198.18.1.2:8000"
+    /// The Maglev rule measured: 16 backends (one address, 16 ports).
+    static let maglevListen = "198.18.0.1:8081"
+    static let maglevBackends = (0..<16).map { "198.18.1.2:\(9000 + $0)" }
 
     public func run(progress: (String) -> Void) throws -> [Row] {
         try options.validate()
@@ -70,9 +78,12 @@ public struct ProgramBenchmark {
                                      srcMAC: "02:00:00:00:00:02", dstMAC: "02:00:00:00:00:01").padded(toFrameLength: 60).bytes
         let established6 = Packet6.tcp(src: "[2001:2::2]:40000", dst: "[2001:2::1]:8080", flags: [.ack],
                                        srcMAC: "02:00:00:00:00:02", dstMAC: "02:00:00:00:00:01").bytes
+        let establishedMaglev = Packet.tcp(src: "198.18.0.2:40000", dst: "198.18.0.1:8081", flags: [.ack],
+                                           srcMAC: "02:00:00:00:00:02", dstMAC: "02:00:00:00:00:01").padded(toFrameLength: 60).bytes
         for bed in beds {
             // The first packet creates the flow every later call hits.
-            guard try bed.run(established).verdict == .redirect, try bed.run(established6).verdict == .redirect else {
+            guard try bed.run(established).verdict == .redirect, try bed.run(established6).verdict == .redirect,
+                  try bed.run(establishedMaglev).verdict == .redirect else {
                 throw XDPFwdError.state("benchmark flow was not forwarded: the test bed is broken")
             }
         }
@@ -88,19 +99,24 @@ public struct ProgramBenchmark {
                     totals[index].emptyNs += try Self.total(empty, established, bed.inIndex, calls: perRound)
                     totals[index].establishedNs += try Self.total(forwarder, established, bed.inIndex, calls: perRound)
                     totals[index].established6Ns += try Self.total(forwarder, established6, bed.inIndex, calls: perRound)
-                    var newFlowNs = 0.0
-                    for i in 0..<newPerRound {
-                        let flow = round * newPerRound + i
-                        let frame = Packet.tcp(src: .init("198.18.0.2", UInt16(1024 + flow)), dst: "198.18.0.1:8080",
-                                               flags: [.syn], srcMAC: "02:00:00:00:00:02", dstMAC: "02:00:00:00:00:01")
-                            .padded(toFrameLength: 60).bytes
-                        let result = try forwarder.run(frame, ingressIfindex: bed.inIndex)
-                        guard result.verdict == .redirect else {
-                            throw XDPFwdError.state("new flow \(flow) got \(result.verdict), not XDP_REDIRECT")
+                    totals[index].establishedMaglevNs += try Self.total(forwarder, establishedMaglev, bed.inIndex, calls: perRound)
+                    // New flows alternate between the single-backend and the
+                    // Maglev rule, so both see the same host state.
+                    for (port, keyPath) in [(UInt16(8080), \Row.newFlowNs), (8081, \Row.newFlowMaglevNs)] {
+                        var newFlowNs = 0.0
+                        for i in 0..<newPerRound {
+                            let flow = round * newPerRound + i
+                            let frame = Packet.tcp(src: .init("198.18.0.2", UInt16(1024 + flow)), dst: .init("198.18.0.1", port),
+                                                   flags: [.syn], srcMAC: "02:00:00:00:00:02", dstMAC: "02:00:00:00:00:01")
+                                .padded(toFrameLength: 60).bytes
+                            let result = try forwarder.run(frame, ingressIfindex: bed.inIndex)
+                            guard result.verdict == .redirect else {
+                                throw XDPFwdError.state("new flow \(flow) to port \(port) got \(result.verdict), not XDP_REDIRECT")
+                            }
+                            newFlowNs += Double(result.durationNs)
                         }
-                        newFlowNs += Double(result.durationNs)
+                        totals[index][keyPath: keyPath] += newFlowNs
                     }
-                    totals[index].newFlowNs += newFlowNs
                 }
             }
         }
@@ -109,7 +125,9 @@ public struct ProgramBenchmark {
             row.emptyNs /= Double(options.runs)
             row.establishedNs /= Double(options.runs)
             row.established6Ns /= Double(options.runs)
+            row.establishedMaglevNs /= Double(options.runs)
             row.newFlowNs /= Double(newPerRound * options.rounds)
+            row.newFlowMaglevNs /= Double(newPerRound * options.rounds)
             return row
         }
     }
@@ -128,11 +146,12 @@ public struct ProgramBenchmark {
         let table = RuleTable(maps: bed.maps)
         try table.add(ForwardingRule.parse(protocol: "tcp", listen: listen, backend: backend))
         try table.add(ForwardingRule.parse(protocol: "tcp", listen: "[2001:2::1]:8080", backend: "[2001:2:0:1::2]:8000"))
+        try table.add(ForwardingRule.parse(protocol: "tcp", listen: maglevListen, backends: maglevBackends))
         for i in 0..<(count - 1) {
             let address = IPv4Address(UInt32(198) << 24 | UInt32(19) << 16 | UInt32(i & 0xFFFF))
             let rule = try ForwardingRule(protocol: .tcp, listen: Endpoint(address: address, port: UInt16(80 + i >> 16)),
                                           backend: Endpoint(parsing: backend))
-            try bed.maps.rules.update(RuleCompiler.key(rule.key), RuleCompiler.value(rule, id: UInt32(i + 2)), .noExist)
+            try bed.maps.rules.update(RuleCompiler.key(rule.key), RuleCompiler.value(rule, id: UInt32(i + 3)), .noExist)
         }
     }
 

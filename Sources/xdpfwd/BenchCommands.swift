@@ -16,7 +16,7 @@ struct BenchProg: ParsableCommand {
         discussion: """
             Runs in a throwaway network namespace with a private (unpinned) data plane; needs root. \
             Reports ns per packet for an established flow and for the first packet of a new flow, \
-            with 1 and 100000 rules loaded, and for an established IPv6 flow, each minus the empty XDP \
+            with 1 and 100000 rules loaded, for an established IPv6 flow, and for a 16-backend Maglev rule (established and new flows), each minus the empty XDP \
             program's cost from the same run.
             """)
 
@@ -51,6 +51,14 @@ struct BenchProg: ParsableCommand {
                              row.establishedNs, row.establishedCostNs, row.newFlowNs, row.newFlowCostNs,
                              row.established6Ns, row.established6CostNs, row.established6CostNs / max(row.establishedCostNs, 0.1)))
         }
+        printLine("16-backend Maglev rule, same rounds (-empty), and its ratio to the single-backend IPv4 rule:")
+        printLine("rules      established ns  (-empty)  ratio   new flow ns  (-empty)  ratio")
+        for row in rows {
+            printLine(String(format: "%-9d  %14.1f  %8.1f  %4.2fx   %11.1f  %8.1f  %4.2fx", row.rules,
+                             row.establishedMaglevNs, row.establishedMaglevCostNs,
+                             row.establishedMaglevCostNs / max(row.establishedCostNs, 0.1),
+                             row.newFlowMaglevNs, row.newFlowMaglevCostNs, row.newFlowMaglevCostNs / max(row.newFlowCostNs, 0.1)))
+        }
         if let first = rows.first, let last = rows.last, rows.count > 1 {
             printLine(String(format: "established cost, %d vs %d rules: %.2fx", last.rules, first.rules,
                              last.establishedCostNs / max(first.establishedCostNs, 0.1)))
@@ -68,6 +76,10 @@ struct BenchProgJSON: Codable {
         let new_flow_minus_empty_ns: Double
         let ipv6_established_ns: Double
         let ipv6_established_minus_empty_ns: Double
+        let maglev16_established_ns: Double
+        let maglev16_established_minus_empty_ns: Double
+        let maglev16_new_flow_ns: Double
+        let maglev16_new_flow_minus_empty_ns: Double
 
         init(_ row: ProgramBenchmark.Row) {
             rules = row.rules
@@ -78,6 +90,10 @@ struct BenchProgJSON: Codable {
             new_flow_minus_empty_ns = row.newFlowCostNs
             ipv6_established_ns = row.established6Ns
             ipv6_established_minus_empty_ns = row.established6CostNs
+            maglev16_established_ns = row.establishedMaglevNs
+            maglev16_established_minus_empty_ns = row.establishedMaglevCostNs
+            maglev16_new_flow_ns = row.newFlowMaglevNs
+            maglev16_new_flow_minus_empty_ns = row.newFlowMaglevCostNs
         }
     }
     let runs: Int
