@@ -617,6 +617,30 @@ case_pmtu() {
     ((after - before >= 2)) || fail "icmp_translated moved from $before to $after"
 }
 
+# ---------------------------------------------------------------- ranges
+
+# A wildcard port-range rule: udp 0.0.0.0:15299-15300 -> backend 5299-5300.
+# A request to the forwarder's client-side address, port 15300 (the range's
+# last port), reaches the echo server on 5300 (the offset carried over);
+# rule list shows the range once; a partial delete is refused; the whole
+# range deletes.
+case_range_wildcard() {
+    local token reply
+    capture xfwd rule add udp "0.0.0.0:15299-15300" "$BACKEND_ADDR:$((UDP_PORT - 1))"
+    ((RC == 0)) || { fail "rule add (range, wildcard) exit $RC: $ERR"; return; }
+    token="xdpfwd-range-$$-$RANDOM"
+    reply=$(printf '%s\n' "$token" | ip netns exec "$NS_CLIENT" timeout 5 \
+        socat -T3 - "UDP4:$FWD_CLIENT_SIDE_ADDR:15300" 2>/dev/null)
+    [[ $reply == "$token" ]] || { fail "no echo through the range's last port: '$(one_line "$reply")'"; return; }
+    capture xfwd rule list --json
+    json_check "rule(d, 'udp', '0.0.0.0:15299-15300') is not None
+and rule(d, 'udp', '0.0.0.0:15299-15300')['backend'] == '$BACKEND_ADDR:$((UDP_PORT - 1))-$UDP_PORT'" <<<"$OUT" >/dev/null ||
+        { fail "rule list --json lacks the range: $(one_line "$OUT")"; return; }
+    expect_error "partial delete" xfwd rule del udp "0.0.0.0:15300" || return
+    capture xfwd rule del udp "0.0.0.0:15299-15300"
+    ((RC == 0)) || fail "rule del (range) exit $RC: $ERR"
+}
+
 # ---------------------------------------------------------------- Maglev
 
 MG_PORT=8100                       # http.server on three backend addresses
@@ -742,6 +766,7 @@ CASES=(
     "ipv6 udp echo:case_ipv6_udp"
     "ipv6 usage errors:case_ipv6_errors"
     "pmtu: icmp errors translated back:case_pmtu"
+    "port range on the wildcard address:case_range_wildcard"
     "maglev 3 weighted backends, drain, flows, flush:case_maglev"
     "live backend change:case_backend_change"
     "rule list --json:case_rule_list"

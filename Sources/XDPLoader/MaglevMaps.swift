@@ -15,7 +15,7 @@ public struct MaglevMaps {
     /// Builds the rule's table in a fresh inner map and swaps it in at `id`.
     public func install(_ rule: ForwardingRule, id: UInt32) throws {
         let table = rule.maglevTable(size: Int(XDPFWD_MAGLEV_SIZE))
-        let fd = try check(cxdp_array_map_create("xdpfwd_mg_\(id)", UInt32(MemoryLayout<xdpfwd_backend>.size),
+        let fd = try check(cxdp_array_map_create("xfwd_mg_\(id)", UInt32(MemoryLayout<xdpfwd_backend>.size),
                                                  UInt32(XDPFWD_MAGLEV_ENTRIES)),
                            "bpf_map_create(BPF_MAP_TYPE_ARRAY)", "Maglev table of rule \(id)")
         let inner = try BPFMap<UInt32, xdpfwd_backend>(fd: OwnedFD(fd), name: "Maglev table of rule \(id)")
