@@ -628,6 +628,9 @@ case_range_wildcard() {
     local token reply
     capture xfwd rule add udp "0.0.0.0:15299-15300" "$BACKEND_ADDR:$((UDP_PORT - 1))"
     ((RC == 0)) || { fail "rule add (range, wildcard) exit $RC: $ERR"; return; }
+    capture xfwd status --json
+    json_check "'$FWD_CLIENT_SIDE_ADDR' in d['local_addresses'] and '$FWD_BACKEND_SIDE_ADDR' in d['local_addresses']" \
+        <<<"$OUT" >/dev/null || { fail "status --json local_addresses: $(one_line "$OUT")"; return; }
     token="xdpfwd-range-$$-$RANDOM"
     reply=$(printf '%s\n' "$token" | ip netns exec "$NS_CLIENT" timeout 5 \
         socat -T3 - "UDP4:$FWD_CLIENT_SIDE_ADDR:15300" 2>/dev/null)

@@ -38,6 +38,13 @@ public enum LocalAddresses {
         return result
     }
 
+    /// The addresses the data plane holds now, IPv4 first, sorted.
+    public static func recorded(_ maps: DatapathMaps) throws -> [IPAddress] {
+        let v4 = try maps.laddrs.keys().map { IPAddress.v4(IPv4Address(networkOrder: $0)) }
+        let v6 = try maps.laddrs6.keys().map { IPAddress.v6(IPv6Address(networkOrderWords: $0.addr)) }
+        return (v4 + v6).sorted()
+    }
+
     /// Makes the local-address maps hold exactly the attached interfaces' addresses.
     @discardableResult
     public static func sync(_ maps: DatapathMaps) throws -> Int {

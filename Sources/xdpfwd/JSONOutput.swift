@@ -72,6 +72,8 @@ struct StatusJSON: Codable {
     let interfaces: [InterfaceJSON]
     let rules: Int
     let conntrack_entries: Int
+    /// What wildcard rules match: the attached interfaces' addresses as last read.
+    let local_addresses: [String]
 }
 
 func printJSON<T: Encodable>(_ value: T) throws {

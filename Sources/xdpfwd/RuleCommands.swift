@@ -45,8 +45,8 @@ struct RuleAdd: ParsableCommand {
             try ForwardingRule.parse(protocol: proto, listen: listen, backends: backends, snat: snat)
         }
         let (installed, outcome) = try withRuleTable(common) { table in
-            // A wildcard rule matches the attached interfaces' current addresses.
-            if rule.isWildcard { try LocalAddresses.sync(table.maps) }
+            // Wildcard rules match the attached interfaces' current addresses.
+            try LocalAddresses.sync(table.maps)
             return try table.add(rule)
         }
         switch outcome {

@@ -14,7 +14,8 @@ struct Status: ParsableCommand {
         try layout.requireBPFFS()
         guard layout.exists(layout.xdpProgram) else {
             if json {
-                try printJSON(StatusJSON(pin_dir: layout.directory, loaded: false, interfaces: [], rules: 0, conntrack_entries: 0))
+                try printJSON(StatusJSON(pin_dir: layout.directory, loaded: false, interfaces: [], rules: 0, conntrack_entries: 0,
+                                         local_addresses: []))
             } else {
                 printLine("xdpfwd: not loaded (pin dir \(layout.directory)); attach with: xdpfwd attach IFACE")
             }
@@ -36,7 +37,8 @@ struct Status: ParsableCommand {
         }.sorted { $0.ifindex < $1.ifindex }
         let status = StatusJSON(
             pin_dir: layout.directory, loaded: true, interfaces: interfaces,
-            rules: try RuleTable(maps: maps).list().count, conntrack_entries: try maps.flows.keys().count)
+            rules: try RuleTable(maps: maps).list().count, conntrack_entries: try maps.flows.keys().count,
+            local_addresses: try LocalAddresses.recorded(maps).map(\.description))
         if json { return try printJSON(status) }
 
         printLine("pin dir: \(status.pin_dir)")
@@ -45,6 +47,7 @@ struct Status: ParsableCommand {
             let program = entry.xdp_prog_id == 0 ? "XDP program missing!" : "xdp prog \(entry.xdp_prog_id), tc prog \(entry.tc_prog_id)"
             printLine("  \(entry.name) (ifindex \(entry.ifindex)): \(entry.mode) XDP, \(entry.ipv4 ?? "no IPv4"), \(entry.ipv6 ?? "no global IPv6"), \(program)")
         }
+        printLine("local addresses (wildcard rules): \(status.local_addresses.isEmpty ? "none" : status.local_addresses.joined(separator: " "))")
         printLine("rules: \(status.rules)")
         printLine("conntrack entries: \(status.conntrack_entries) (two per flow)")
     }
