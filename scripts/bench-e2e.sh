@@ -108,9 +108,19 @@ case_pktgen() {
     fi
 }
 
+# No namespace of the bench run with this pid is left (other runs on the
+# host, e.g. a parallel test, have their own pids).
+topo_left_behind() { ip netns list | grep "^xfb$1-"; }
+
 case_topo_quick() {
-    timeout 300 "$XDPFWD" bench topo --quick --json >"$WORK/topo.json" 2>"$WORK/topo.err" ||
-        fail "exit $?: $(tail -3 "$WORK/topo.err") $(head -c 2000 "$WORK/topo.json")" || return
+    local pid rc
+    # The shell records its pid and execs xdpfwd, which keeps it: the
+    # topology's namespaces are named after that pid.
+    timeout 300 bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$WORK/topo.pid" \
+        "$XDPFWD" bench topo --quick --json >"$WORK/topo.json" 2>"$WORK/topo.err"
+    rc=$?
+    pid=$(cat "$WORK/topo.pid")
+    ((rc == 0)) || fail "exit $rc: $(tail -3 "$WORK/topo.err") $(head -c 2000 "$WORK/topo.json")" || return
     python3 - "$WORK/topo.json" <<'PY' 2>"$WORK/check.err" || fail "$(cat "$WORK/topo.json.err" "$WORK/check.err" 2>/dev/null)" || return
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -134,7 +144,7 @@ if not d["machine"].get("cache_before"): problems.append("no cache probe")
 open(sys.argv[1] + ".err", "w").write("; ".join(problems))
 sys.exit(1 if problems else 0)
 PY
-    ! ip netns list | grep -q "^xfb[0-9]*-" || fail "namespaces left behind: $(ip netns list | grep '^xfb')"
+    ! topo_left_behind "$pid" >/dev/null || fail "namespaces left behind: $(topo_left_behind "$pid")"
 }
 
 case_topo_interrupt() {
@@ -142,15 +152,15 @@ case_topo_interrupt() {
     "$XDPFWD" bench topo --only xdpfwd-native --rounds 5 --duration 2 >/dev/null 2>&1 &
     pid=$!
     for ((i = 0; i < 50; i++)); do
-        ip netns list | grep -q "^xfb[0-9]*-fwd" && break
+        ip netns list | grep -q "^xfb$pid-fwd" && break
         sleep 0.1
     done
     sleep 1
     kill -INT "$pid"
     wait "$pid"; rc=$?
     ((rc == 130)) || fail "exit $rc after SIGINT, expected 130" || return
-    ! ip netns list | grep -q "^xfb[0-9]*-" || fail "namespaces left behind: $(ip netns list | grep '^xfb')" || return
-    ! grep -q " /run/xdpfwd-bench/" /proc/mounts || fail "bpffs left mounted"
+    ! topo_left_behind "$pid" >/dev/null || fail "namespaces left behind: $(topo_left_behind "$pid")" || return
+    ! grep -q " /run/xdpfwd-bench/xfb$pid " /proc/mounts || fail "bpffs left mounted"
 }
 
 case_topo_usage() {
