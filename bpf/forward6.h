@@ -23,6 +23,7 @@
 #include "stats.h"
 #include "conntrack6.h"
 #include "nat6.h"
+#include "vlan.h"
 #include "nexthop6.h"
 #include "icmp.h"
 
@@ -36,7 +37,7 @@ static __always_inline int xdpfwd_send6(struct xdp_md *ctx, struct pkt6_info *p,
 		return XDP_DROP;
 	}
 	stats_rule(f->rule_id, f->direction, p->len);
-	return nh6_egress(ctx, p->eth, f);
+	return nh6_egress(ctx, p->eth, p->vlan_tags, f);
 }
 
 static __always_inline int xdpfwd_established6(struct xdp_md *ctx, struct pkt6_info *p,
@@ -76,8 +77,9 @@ static __attribute__((noinline)) int xdpfwd_new_flow6(struct xdp_md *ctx, struct
 	struct xdpfwd_rule6 *rule;
 	const __be32 *backend_addr;
 	__be16 backend_port;
-	struct xdpfwd_iface *ifc;
+	const __be32 *src;
 	__be32 *snat;
+	__u32 egress;
 	__u32 zero = 0;
 	__u64 now;
 	__u8 mode, state;
@@ -122,6 +124,7 @@ static __attribute__((noinline)) int xdpfwd_new_flow6(struct xdp_md *ctx, struct
 			/* No state created; the packet is untouched. */
 			return nh_fib_fail(rc);
 		nh6_store(&s->fval, &fib, rc, now);
+		egress = fib.ifindex; /* a VLAN upper, not the cached lower */
 	}
 
 	/* Reply key: backend -> snat:P (P chosen below). */
@@ -134,14 +137,15 @@ static __attribute__((noinline)) int xdpfwd_new_flow6(struct xdp_md *ctx, struct
 		addr6_copy(snat, rule->snat_addr);
 		break;
 	default: /* XDPFWD_SNAT_AUTO; unknown modes behave like it */
-		ifc = bpf_map_lookup_elem(&xdpfwd_ifaces, &s->fval.nh_ifindex);
-		if (!ifc || addr6_is_zero(ifc->ipv6_addr)) {
-			/* No global IPv6 address on the egress: the
-			 * backend's replies could not find their way back. */
+		src = nh6_snat_addr(egress);
+		if (!src) {
+			/* No global IPv6 address on the egress (attached
+			 * device or VLAN upper): the backend's replies could
+			 * not find their way back. */
 			stats_inc(XDPFWD_STAT_DROP_NO_SNAT_ADDR);
 			return XDP_DROP;
 		}
-		addr6_copy(snat, ifc->ipv6_addr);
+		addr6_copy(snat, src);
 		break;
 	}
 	addr6_copy(s->rkey.saddr, backend_addr);
@@ -219,7 +223,7 @@ static __always_inline int xdpfwd_process6(struct xdp_md *ctx)
 {
 	void *data_end = (void *)(long)ctx->data_end;
 	void *data = (void *)(long)ctx->data;
-	struct hdr_cursor nh = { .pos = data + sizeof(struct ethhdr) };
+	struct hdr_cursor nh = { .pos = data };
 	struct xdpfwd_flow6_key key = {};
 	struct xdpfwd_config cfg;
 	struct pkt6_info p = {};
@@ -230,10 +234,12 @@ static __always_inline int xdpfwd_process6(struct xdp_md *ctx)
 	__u64 now;
 	int proto;
 
-	p.eth = data;
 	p.data_end = data_end;
-	if ((void *)(p.eth + 1) > data_end)
-		/* The caller checked; the verifier needs it again here. */
+	/* xdpfwd_xdp parsed these already; this program must again for the
+	 * verifier, and to learn where the IPv6 header starts. */
+	proto = parse_ethhdr(&nh, data_end, &p.eth);
+	if (proto < 0 || parse_vlan_tags(&nh, data_end, proto, &p.vlan_tags) != bpf_htons(ETH_P_IPV6))
+		/* Cannot happen: the caller saw IPv6 here. */
 		return XDP_PASS;
 
 	proto = parse_ip6hdr(&nh, data_end, &p.ip6h, &l4_len);
@@ -275,7 +281,7 @@ static __always_inline int xdpfwd_process6(struct xdp_md *ctx)
 	} else if (proto == IPPROTO_ICMPV6) {
 		/* Errors about our flows are translated; the rest (echo,
 		 * neighbour discovery, ...) is the stack's. */
-		return icmp6_error(ctx, p.eth, p.ip6h, nh.pos, data_end);
+		return icmp6_error(ctx, &p, nh.pos, data_end);
 	} else {
 		/* Another upper layer: the stack's business. */
 		stats_inc(XDPFWD_STAT_PASS_NOT_TCP_UDP);

@@ -186,14 +186,15 @@ static __always_inline int icmp4_error(struct xdp_md *ctx, struct pkt_info *p, v
 	iph->daddr = e->new_daddr;
 
 	stats_inc(XDPFWD_STAT_ICMP_TRANSLATED);
-	return nh_egress(ctx, p->eth, e);
+	return nh_egress(ctx, p, e);
 }
 
 /* An ICMPv6 message; icmp is its header (bounds unchecked). A subprogram,
  * off the IPv6 forwarding path's stack frame. */
-static __attribute__((noinline)) int icmp6_error(struct xdp_md *ctx, struct ethhdr *eth,
-				       struct ipv6hdr *ip6h, void *icmp, void *data_end)
+static __attribute__((noinline)) int icmp6_error(struct xdp_md *ctx, const struct pkt6_info *p,
+						 void *icmp, void *data_end)
 {
+	struct ipv6hdr *ip6h = p->ip6h;
 	/* Message bytes from ip6h on; parse_ip6hdr checked they are in the frame. */
 	__u32 msg_len = sizeof(*ip6h) + bpf_ntohs(ip6h->payload_len);
 	struct icmp_common *ic = icmp;
@@ -276,7 +277,7 @@ static __attribute__((noinline)) int icmp6_error(struct xdp_md *ctx, struct ethh
 	ip6h->hop_limit--;
 
 	stats_inc(XDPFWD_STAT_ICMP_TRANSLATED);
-	return nh6_egress(ctx, eth, e);
+	return nh6_egress(ctx, p->eth, p->vlan_tags, e);
 }
 
 #endif /* XDPFWD_ICMP_H */

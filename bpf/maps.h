@@ -99,6 +99,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } xdpfwd_ifaces SEC(".maps");
 
+/* VLAN upper devices of attached interfaces by ifindex: lower device and tags. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, struct xdpfwd_vlan);
+	__uint(max_entries, XDPFWD_MAX_VLANS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xdpfwd_vlans SEC(".maps");
+
 /* Egress interfaces we may XDP-redirect to, keyed by ifindex. */
 struct {
 	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);

@@ -18,6 +18,7 @@
 #include "maps.h"
 #include "parsing.h"
 #include "stats.h"
+#include "vlan.h"
 
 #ifndef AF_INET
 #define AF_INET 2
@@ -71,19 +72,53 @@ static __always_inline int nh_fib_fail(long rc)
 	}
 }
 
-/* Cache a usable lookup in f; NO_NEIGH keeps only the egress ifindex. */
+/*
+ * If the FIB's egress *ifindex is a VLAN upper of an attached device,
+ * make it the lower device and return the tags to push (tci: outer,
+ * inner); 0 when it is not a VLAN. Caching the lower and the tags in the
+ * flow entry spares the established path any VLAN lookup.
+ */
+static __always_inline __u8 nh_vlan_egress(__u32 *ifindex, __be16 *tci)
+{
+	struct xdpfwd_vlan *vl = bpf_map_lookup_elem(&xdpfwd_vlans, ifindex);
+
+	if (!vl)
+		return 0;
+	*ifindex = vl->lower_ifindex;
+	tci[0] = vl->tci[0];
+	tci[1] = vl->tci[1];
+	return vl->tags;
+}
+
+/* Cache a usable lookup in f. NO_NEIGH keeps only the FIB's egress
+ * ifindex (a VLAN upper stays the upper), for the slow path. */
 static __always_inline void nh_store(struct xdpfwd_flow *f, const struct bpf_fib_lookup *fib,
 				     long rc, __u64 now)
 {
 	f->nh_ifindex = fib->ifindex;
+	f->nh_vlan = 0;
 	if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
 		__builtin_memcpy(f->nh_dmac, fib->dmac, ETH_ALEN);
 		__builtin_memcpy(f->nh_smac, fib->smac, ETH_ALEN);
 		f->nh_valid = 1;
+		f->nh_vlan = nh_vlan_egress(&f->nh_ifindex, f->nh_vlan_tci);
 	} else {
 		f->nh_valid = 0;
 	}
 	f->nh_refreshed_ns = now;
+}
+
+/* The --snat auto source for flows leaving through ifindex: the attached
+ * interface's IPv4 address, or the VLAN upper's; 0 when it has none. */
+static __always_inline __be32 nh_snat_addr(__u32 ifindex)
+{
+	struct xdpfwd_iface *ifc = bpf_map_lookup_elem(&xdpfwd_ifaces, &ifindex);
+	struct xdpfwd_vlan *vl;
+
+	if (ifc)
+		return ifc->ipv4_addr;
+	vl = bpf_map_lookup_elem(&xdpfwd_vlans, &ifindex);
+	return vl ? vl->ipv4_addr : 0;
 }
 
 /* Refresh e's cached next hop when missing or stale. Returns
@@ -105,13 +140,21 @@ static __always_inline int nh_refresh(struct xdp_md *ctx, const struct pkt_info 
 
 /*
  * Hand a translated packet to the stack with metadata asking xdpfwd_tc to
- * bpf_redirect_neigh() it to ifindex. Invalidates every packet pointer.
+ * bpf_redirect_neigh() it to ifindex. Tags it arrived with are removed
+ * first. Invalidates every packet pointer.
  */
-static __always_inline int nh_slowpath(struct xdp_md *ctx, __u32 ifindex)
+static __always_inline int nh_slowpath(struct xdp_md *ctx, __u8 tags_in, __be16 l3_proto,
+				       __u32 ifindex)
 {
 	struct xdpfwd_meta *meta;
 	void *data;
 
+	if (vlan_pop_all(ctx, tags_in, l3_proto)) {
+		/* The ingress tags must go: the stack would keep them on the
+		 * skb and send the packet out with the ingress VLAN. */
+		stats_inc(XDPFWD_STAT_DROP_VLAN);
+		return XDP_DROP;
+	}
 	if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(struct xdpfwd_meta))) {
 		/* The driver has no metadata room: nobody could finish the
 		 * job, and the packet is already translated. */
@@ -132,35 +175,77 @@ static __always_inline int nh_slowpath(struct xdp_md *ctx, __u32 ifindex)
 	return XDP_PASS;
 }
 
-static __always_inline void nh_write_eth(struct ethhdr *eth, const struct xdpfwd_flow *f)
+/*
+ * The egress L2 header: the next hop's MACs and, when either side is
+ * tagged, its tags in place of the tags_in ingress ones. Returns 0, or -1
+ * when the tags could not be moved (invalidates packet pointers when
+ * tagged).
+ */
+static __always_inline int nh_write_l2(struct xdp_md *ctx, struct ethhdr *eth, __u8 tags_in,
+				       __be16 l3_proto, const struct vlan_l2 *l2)
 {
-	__builtin_memcpy(eth->h_dest, f->nh_dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, f->nh_smac, ETH_ALEN);
+	if (!(l2->vlan | tags_in)) {
+		/* Untagged in and out, the common case: MACs only. */
+		__builtin_memcpy(eth->h_dest, l2->dmac, ETH_ALEN);
+		__builtin_memcpy(eth->h_source, l2->smac, ETH_ALEN);
+		return 0;
+	}
+	return vlan_write_l2(ctx, l2, tags_in, l3_proto);
 }
 
-/* Send a translated packet along f's next hop. */
-static __always_inline int nh_egress(struct xdp_md *ctx, struct ethhdr *eth,
-				     const struct xdpfwd_flow *f)
+/* Send a translated packet to a cached next hop: valid (MACs known),
+ * ifindex (an attached device, or the FIB's egress when not valid), l2. */
+static __always_inline int nh_send(struct xdp_md *ctx, struct ethhdr *eth, __u8 tags_in,
+				   __be16 l3_proto, __u8 valid, __u32 ifindex,
+				   const struct vlan_l2 *l2)
 {
-	if (f->nh_valid) {
-		if (f->nh_ifindex == ctx->ingress_ifindex) {
-			/* Hairpin: out the interface it came in on. */
-			nh_write_eth(eth, f);
+	if (valid) {
+		if (ifindex == ctx->ingress_ifindex) {
+			if (nh_write_l2(ctx, eth, tags_in, l3_proto, l2)) {
+				/* No headroom for the tags: it cannot be sent. */
+				stats_inc(XDPFWD_STAT_DROP_VLAN);
+				return XDP_DROP;
+			}
+			/* Hairpin: out the interface (or trunk) it came in on. */
 			return XDP_TX;
 		}
 		/* With flags 0 a missing devmap key yields XDP_ABORTED, not
 		 * XDP_REDIRECT: the egress is not attached, so we fall through
 		 * to the slow path. One helper call does lookup and redirect. */
-		if (bpf_redirect_map(&xdpfwd_txports, f->nh_ifindex, 0) == XDP_REDIRECT) {
+		if (bpf_redirect_map(&xdpfwd_txports, ifindex, 0) == XDP_REDIRECT) {
+			if (nh_write_l2(ctx, eth, tags_in, l3_proto, l2)) {
+				/* No headroom for the tags: it cannot be sent. */
+				stats_inc(XDPFWD_STAT_DROP_VLAN);
+				return XDP_DROP;
+			}
 			/* Egress is ours: redirect straight to it. */
-			nh_write_eth(eth, f);
 			return XDP_REDIRECT;
+		}
+		if (l2->vlan) {
+			/* A VLAN whose lower device was detached since the next
+			 * hop was cached (within XDPFWD_NH_REFRESH_NS): the slow
+			 * path would need the upper, which the entry no longer
+			 * names. The next refresh sees the change. */
+			stats_inc(XDPFWD_STAT_DROP_VLAN);
+			return XDP_DROP;
 		}
 	}
 	/* Neighbour unresolved or egress not attached: via the stack. The
-	 * Ethernet header is left as received, so the stack takes the frame
-	 * as addressed to this host. */
-	return nh_slowpath(ctx, f->nh_ifindex);
+	 * Ethernet header is left as received (minus any VLAN tags), so the
+	 * stack takes the frame as addressed to this host. */
+	return nh_slowpath(ctx, tags_in, l3_proto, ifindex);
+}
+
+/* Send a translated IPv4 packet along f's next hop. */
+static __always_inline int nh_egress(struct xdp_md *ctx, const struct pkt_info *p,
+				     const struct xdpfwd_flow *f)
+{
+	struct vlan_l2 l2 = {
+		.dmac = f->nh_dmac, .smac = f->nh_smac, .tci = f->nh_vlan_tci, .vlan = f->nh_vlan,
+	};
+
+	return nh_send(ctx, p->eth, p->vlan_tags, bpf_htons(ETH_P_IP), f->nh_valid,
+		       f->nh_ifindex, &l2);
 }
 
 #endif /* XDPFWD_NEXTHOP_H */

@@ -42,19 +42,35 @@ static __always_inline long nh6_fib_lookup(struct xdp_md *ctx, struct bpf_fib_lo
 	return bpf_fib_lookup(ctx, fib, sizeof(*fib), 0);
 }
 
-/* Cache a usable lookup in f; NO_NEIGH keeps only the egress ifindex. */
+/* Cache a usable lookup in f (see nh_store). */
 static __always_inline void nh6_store(struct xdpfwd_flow6 *f, const struct bpf_fib_lookup *fib,
 				      long rc, __u64 now)
 {
 	f->nh_ifindex = fib->ifindex;
+	f->nh_vlan = 0;
 	if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
 		__builtin_memcpy(f->nh_dmac, fib->dmac, ETH_ALEN);
 		__builtin_memcpy(f->nh_smac, fib->smac, ETH_ALEN);
 		f->nh_valid = 1;
+		/* A VLAN upper becomes its lower plus tags (see nh_store). */
+		f->nh_vlan = nh_vlan_egress(&f->nh_ifindex, f->nh_vlan_tci);
 	} else {
 		f->nh_valid = 0;
 	}
 	f->nh_refreshed_ns = now;
+}
+
+/* The --snat auto IPv6 source for flows leaving through ifindex: the
+ * attached interface's or the VLAN upper's global address; NULL if none. */
+static __always_inline const __be32 *nh6_snat_addr(__u32 ifindex)
+{
+	struct xdpfwd_iface *ifc = bpf_map_lookup_elem(&xdpfwd_ifaces, &ifindex);
+	struct xdpfwd_vlan *vl;
+
+	if (ifc)
+		return addr6_is_zero(ifc->ipv6_addr) ? NULL : ifc->ipv6_addr;
+	vl = bpf_map_lookup_elem(&xdpfwd_vlans, &ifindex);
+	return vl && !addr6_is_zero(vl->ipv6_addr) ? vl->ipv6_addr : NULL;
 }
 
 /* Look the next hop up again and cache it in e. A subprogram (once a
@@ -83,26 +99,16 @@ static __always_inline int nh6_refresh(struct xdp_md *ctx, const struct ipv6hdr 
 	return nh6_lookup_store(ctx, ip6h, proto, e, now);
 }
 
-/* Send a translated packet along f's next hop (see nh_egress). */
-static __always_inline int nh6_egress(struct xdp_md *ctx, struct ethhdr *eth,
+/* Send a translated IPv6 packet, which arrived with tags_in VLAN tags,
+ * along f's next hop (see nh_send). */
+static __always_inline int nh6_egress(struct xdp_md *ctx, struct ethhdr *eth, __u8 tags_in,
 				      const struct xdpfwd_flow6 *f)
 {
-	if (f->nh_valid) {
-		if (f->nh_ifindex == ctx->ingress_ifindex) {
-			/* Hairpin: out the interface it came in on. */
-			__builtin_memcpy(eth->h_dest, f->nh_dmac, ETH_ALEN);
-			__builtin_memcpy(eth->h_source, f->nh_smac, ETH_ALEN);
-			return XDP_TX;
-		}
-		if (bpf_redirect_map(&xdpfwd_txports, f->nh_ifindex, 0) == XDP_REDIRECT) {
-			/* Egress is ours: redirect straight to it. */
-			__builtin_memcpy(eth->h_dest, f->nh_dmac, ETH_ALEN);
-			__builtin_memcpy(eth->h_source, f->nh_smac, ETH_ALEN);
-			return XDP_REDIRECT;
-		}
-	}
-	/* Neighbour unresolved or egress not attached: via the stack. */
-	return nh_slowpath(ctx, f->nh_ifindex);
+	struct vlan_l2 l2 = {
+		.dmac = f->nh_dmac, .smac = f->nh_smac, .tci = f->nh_vlan_tci, .vlan = f->nh_vlan,
+	};
+
+	return nh_send(ctx, eth, tags_in, bpf_htons(ETH_P_IPV6), f->nh_valid, f->nh_ifindex, &l2);
 }
 
 #endif /* XDPFWD_NEXTHOP6_H */

@@ -83,6 +83,10 @@ static __always_inline int parse_tcphdr(struct hdr_cursor *nh, void *data_end,
 	struct tcphdr *th = nh->pos;
 	__u32 len;
 
+	/* Hide th's relation to the IP header from the compiler: it could
+	 * prove this check redundant with tot_len's, which the verifier
+	 * cannot follow. */
+	barrier_var(th);
 	if ((void *)(th + 1) > data_end)
 		return -1;
 	len = th->doff * 4;
@@ -101,6 +105,8 @@ static __always_inline int parse_udphdr(struct hdr_cursor *nh, void *data_end,
 	struct udphdr *uh = nh->pos;
 	__u32 len;
 
+	/* See parse_tcphdr: keeps the bounds check the verifier needs. */
+	barrier_var(uh);
 	if ((void *)(uh + 1) > data_end)
 		return -1;
 	if (l4_len < sizeof(*uh))
@@ -127,6 +133,7 @@ struct pkt_info {
 	__u32 len;         /* frame length, for the per-rule byte counters */
 	__u8 proto;        /* IPPROTO_TCP or IPPROTO_UDP */
 	__u8 tcp_flags;    /* XDPFWD_TCP_* bits; 0 for UDP */
+	__u8 vlan_tags;    /* VLAN tags between Ethernet and IP on ingress */
 };
 
 #endif /* XDPFWD_PARSING_H */

@@ -108,6 +108,7 @@ struct pkt6_info {
 	__u32 len;         /* frame length, for the per-rule byte counters */
 	__u8 proto;        /* IPPROTO_TCP or IPPROTO_UDP */
 	__u8 tcp_flags;    /* XDPFWD_TCP_* bits; 0 for UDP */
+	__u8 vlan_tags;    /* VLAN tags between Ethernet and IPv6 on ingress */
 };
 
 static __always_inline int addr6_eq(const __be32 *a, const __be32 *b)

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 OR MIT */
 /*
  * xdpfwd.bpf.c: entry points of the xdpfwd data plane, an XDP L4 port
- * forwarder with full NAT (IPv4 and IPv6 TCP/UDP, ICMP errors about them).
+ * forwarder with full NAT (IPv4 and IPv6 TCP/UDP, ICMP errors about them),
+ * untagged or behind 802.1Q / QinQ tags.
  *
  *   xdpfwd_xdp   the forwarder, attached to every forwarding interface
  *   xdpfwd_xdp6  the IPv6 half of the forwarder, tail-called by xdpfwd_xdp
@@ -28,6 +29,7 @@
 #include "stats.h"
 #include "conntrack.h"
 #include "nat.h"
+#include "vlan.h"
 #include "nexthop.h"
 #include "maglev.h"
 #include "icmp.h"
@@ -39,7 +41,7 @@ static __always_inline int xdpfwd_send(struct xdp_md *ctx, struct pkt_info *p,
 {
 	nat_rewrite(p, f);
 	stats_rule(f->rule_id, f->direction, p->len);
-	return nh_egress(ctx, p->eth, f);
+	return nh_egress(ctx, p, f);
 }
 
 /* A packet of a live flow: e is its entry in xdpfwd_flows. */
@@ -86,7 +88,6 @@ static __always_inline int xdpfwd_new_flow(struct xdp_md *ctx, struct pkt_info *
 	struct xdpfwd_flow fval = {};
 	struct bpf_fib_lookup fib;
 	struct xdpfwd_rule *rule;
-	struct xdpfwd_iface *ifc;
 	__be32 backend_addr, snat;
 	__be16 backend_port;
 	__u8 mode, state;
@@ -127,14 +128,14 @@ static __always_inline int xdpfwd_new_flow(struct xdp_md *ctx, struct pkt_info *
 		snat = rule->snat_addr;
 		break;
 	default: /* XDPFWD_SNAT_AUTO; unknown modes behave like it */
-		ifc = bpf_map_lookup_elem(&xdpfwd_ifaces, &fib.ifindex);
-		if (!ifc || !ifc->ipv4_addr) {
-			/* No source address for this egress: the backend's
-			 * replies could not find their way back. */
+		snat = nh_snat_addr(fib.ifindex);
+		if (!snat) {
+			/* No source address for this egress (attached device or
+			 * VLAN upper): the backend's replies could not find
+			 * their way back. */
 			stats_inc(XDPFWD_STAT_DROP_NO_SNAT_ADDR);
 			return XDP_DROP;
 		}
-		snat = ifc->ipv4_addr;
 		break;
 	}
 
@@ -228,13 +229,20 @@ static __always_inline int xdpfwd_process(struct xdp_md *ctx)
 		stats_inc(XDPFWD_STAT_PASS_MALFORMED);
 		return XDP_PASS;
 	}
+	proto = parse_vlan_tags(&nh, data_end, proto, &p.vlan_tags);
+	if (proto < 0) {
+		/* A VLAN tag cut short. */
+		stats_inc(XDPFWD_STAT_PASS_MALFORMED);
+		return XDP_PASS;
+	}
 	if (proto != bpf_htons(ETH_P_IP)) {
 		if (proto == bpf_htons(ETH_P_IPV6))
 			/* The IPv6 program takes over (and counts the verdict);
 			 * it has a BPF stack of its own. Returns only if the
 			 * program array lacks it, which libbpf prevents. */
 			bpf_tail_call(ctx, &xdpfwd_progs, XDPFWD_PROG_IPV6);
-		/* ARP, VLAN, ...: not for this forwarder (yet). */
+		/* ARP, more than two VLAN tags, ...: not for this
+		 * forwarder; the stack gets the frame as received. */
 		stats_inc(XDPFWD_STAT_PASS_NOT_IPV4);
 		return XDP_PASS;
 	}

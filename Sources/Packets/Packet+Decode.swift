@@ -11,11 +11,9 @@ extension Packet {
     /// becomes `.raw`. Throws only when Ethernet or the IPv4 header itself
     /// does not fit.
     public static func decode(_ bytes: [UInt8]) throws(DecodeError) -> Packet {
-        guard bytes.count >= 34 else {
-            throw DecodeError(description: "\(bytes.count) bytes: shorter than Ethernet + IPv4 header (34)")
+        guard let (ethernet, ipStart) = Ethernet.decode(bytes), bytes.count >= ipStart + 20 else {
+            throw DecodeError(description: "\(bytes.count) bytes: shorter than Ethernet (with its VLAN tags) + IPv4 header")
         }
-        let ethernet = Ethernet(dst: MAC(Array(bytes[0..<6])), src: MAC(Array(bytes[6..<12])), etherType: bytes.be16(at: 12))
-        let ipStart = 14
         let ihl = bytes[ipStart] & 0x0F
         let ipHeaderLength = max(20, Int(ihl) * 4)
         guard ipStart + ipHeaderLength <= bytes.count else {
@@ -83,7 +81,7 @@ extension Packet {
             return ["cannot verify: \(error)"]
         }
         var errors: [String] = []
-        let ipStart = 14
+        let ipStart = Ethernet.decode(bytes)?.length ?? 14
         let ipEnd = ipStart + max(20, Int(packet.ip.ihl ?? 5) * 4)
         if !InternetChecksum.verifies(bytes[ipStart..<ipEnd]) {
             let field = bytes.be16(at: ipStart + 10)
@@ -143,7 +141,8 @@ extension Packet: CustomStringConvertible {
     /// Every field, assuming overrides are explicit (as after `decode`).
     private var fieldsDescription: String {
         var parts: [String] = []
-        parts.append("eth \(ethernet.src) > \(ethernet.dst) type 0x\(hex16(ethernet.etherType).dropFirst(2))")
+        let tags = ethernet.tags.map { " [\($0)]" }.joined()
+        parts.append("eth \(ethernet.src) > \(ethernet.dst)\(tags) type 0x\(hex16(ethernet.etherType).dropFirst(2))")
         var flags: [String] = []
         if ip.flags.contains(.reserved) { flags.append("RES") }
         if ip.flags.contains(.dontFragment) { flags.append("DF") }

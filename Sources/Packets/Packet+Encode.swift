@@ -5,10 +5,7 @@ extension Packet {
         let ipHeaderLength = 20 + ipOptions.count
         let l4 = transportBytes()
 
-        var frame: [UInt8] = []
-        frame += ethernet.dst.bytes
-        frame += ethernet.src.bytes
-        frame.appendBE(ethernet.etherType)
+        var frame: [UInt8] = ethernet.bytes
 
         let ipStart = frame.count
         let ihl = ip.ihl ?? UInt8(ipHeaderLength / 4)

@@ -30,12 +30,87 @@ public struct Packet: Equatable, Sendable {
     public struct Ethernet: Equatable, Sendable {
         public var dst: MAC = .forwarder
         public var src: MAC = .client
+        /// VLAN tags between the source MAC and `etherType`, outer first.
+        public var tags: [VLANTag] = []
+        /// The type after the tags (after the MACs when untagged).
         public var etherType: UInt16 = 0x0800
 
-        public init(dst: MAC = .forwarder, src: MAC = .client, etherType: UInt16 = 0x0800) {
+        public init(dst: MAC = .forwarder, src: MAC = .client, tags: [VLANTag] = [], etherType: UInt16 = 0x0800) {
             self.dst = dst
             self.src = src
+            self.tags = tags
             self.etherType = etherType
+        }
+
+        /// The header as emitted: MACs, tags, type.
+        public var bytes: [UInt8] {
+            var header = dst.bytes + src.bytes
+            for tag in tags {
+                header.appendBE(tag.tpid)
+                header.appendBE(tag.tci)
+            }
+            header.appendBE(etherType)
+            return header
+        }
+
+        /// Decodes MACs, every 802.1Q/802.1ad tag (at most `maxTags`) and
+        /// the type after them; nil when the frame ends inside them.
+        public static func decode(_ bytes: [UInt8], maxTags: Int = 8) -> (Ethernet, length: Int)? {
+            guard bytes.count >= 14 else { return nil }
+            var ethernet = Ethernet(dst: MAC(Array(bytes[0..<6])), src: MAC(Array(bytes[6..<12])))
+            var offset = 12
+            while VLANTag.tpids.contains(bytes.be16(at: offset)), ethernet.tags.count < maxTags {
+                guard offset + 6 <= bytes.count else { return nil }
+                ethernet.tags.append(VLANTag(tpid: bytes.be16(at: offset), tci: bytes.be16(at: offset + 2)))
+                offset += 4
+            }
+            guard offset + 2 <= bytes.count else { return nil }
+            ethernet.etherType = bytes.be16(at: offset)
+            return (ethernet, offset + 2)
+        }
+
+        /// The frame's tags, and the frame without them (MACs, the type
+        /// behind the tags, the rest); nil when it ends inside them.
+        public static func untagged(_ bytes: [UInt8]) -> (tags: [VLANTag], frame: [UInt8])? {
+            guard let (ethernet, length) = decode(bytes) else { return nil }
+            var frame = Array(bytes[0..<12])
+            frame.appendBE(ethernet.etherType)
+            return (ethernet.tags, frame + bytes[length...])
+        }
+    }
+
+    /// An 802.1Q (TPID 0x8100) or 802.1ad (0x88a8) tag.
+    public struct VLANTag: Equatable, Sendable, CustomStringConvertible {
+        public static let tpids: Set<UInt16> = [0x8100, 0x88A8]
+        public var tpid: UInt16
+        /// Priority code point, 3 bits.
+        public var pcp: UInt8
+        /// Drop eligible indicator.
+        public var dei: Bool
+        /// VLAN id, 12 bits.
+        public var id: UInt16
+
+        public init(tpid: UInt16 = 0x8100, id: UInt16, pcp: UInt8 = 0, dei: Bool = false) {
+            self.tpid = tpid
+            self.id = id
+            self.pcp = pcp
+            self.dei = dei
+        }
+
+        public init(tpid: UInt16, tci: UInt16) {
+            self.init(tpid: tpid, id: tci & 0x0FFF, pcp: UInt8(tci >> 13), dei: tci & 0x1000 != 0)
+        }
+
+        /// An 802.1Q tag (a single tag, or the inner tag of QinQ).
+        public static func dot1q(_ id: UInt16, pcp: UInt8 = 0) -> VLANTag { VLANTag(tpid: 0x8100, id: id, pcp: pcp) }
+        /// An 802.1ad service tag (the outer tag of QinQ).
+        public static func dot1ad(_ id: UInt16, pcp: UInt8 = 0) -> VLANTag { VLANTag(tpid: 0x88A8, id: id, pcp: pcp) }
+
+        /// Tag control information: PCP, DEI, VLAN id.
+        public var tci: UInt16 { UInt16(pcp & 7) << 13 | (dei ? 0x1000 : 0) | id & 0x0FFF }
+
+        public var description: String {
+            "\(tpid == 0x88A8 ? "802.1ad" : tpid == 0x8100 ? "802.1Q" : hex16(tpid)) vlan \(id) pcp \(pcp)\(dei ? " dei" : "")"
         }
     }
 
@@ -269,6 +344,11 @@ extension Packet {
             ip: IPv4(ttl: ttl, src: src.address, dst: dst.address),
             transport: .udp(UDP(sport: src.port, dport: dst.port, checksum: checksum)),
             payload: payload)
+    }
+
+    /// A copy carrying `tags` (outer first) between the MACs and the type.
+    public func tagged(_ tags: VLANTag...) -> Packet {
+        with { $0.ethernet.tags = tags }
     }
 
     /// A copy with `change` applied: `p.with { $0.ip.ttl = 1; $0.tcp?.window = 0 }`.

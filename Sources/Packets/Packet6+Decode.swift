@@ -5,6 +5,11 @@ extension Packet6 {
     /// for the headers this builder makes (hop-by-hop, routing, destination
     /// options, fragment; TCP, UDP). Anything else stays `.raw`.
     public static func decode(_ bytes: [UInt8]) throws(Packet.DecodeError) -> Packet6 {
+        if let (tags, untagged) = Packet.Ethernet.untagged(bytes), !tags.isEmpty {
+            var packet = try decode(untagged)
+            packet.ethernet.tags = tags
+            return packet
+        }
         guard bytes.count >= 54 else {
             throw Packet.DecodeError(description: "\(bytes.count) bytes: shorter than Ethernet + IPv6 header (54)")
         }
@@ -54,6 +59,7 @@ extension Packet6 {
     /// TCP, UDP or ICMPv6 checksum problems, each verified from scratch over
     /// the pseudo-header; empty when right. UDP 0 counts as absent.
     public static func checksumErrors(_ bytes: [UInt8]) -> [String] {
+        if let (tags, untagged) = Packet.Ethernet.untagged(bytes), !tags.isEmpty { return checksumErrors(untagged) }
         let packet: Packet6
         do { packet = try decode(bytes) } catch { return ["cannot verify: \(error)"] }
         let start = 54 + packet.extensionHeaders.reduce(0) { $0 + 2 + $1.body.count }

@@ -215,10 +215,7 @@ extension Packet6 {
 
 extension Packet6 {
     public var bytes: [UInt8] {
-        var frame: [UInt8] = []
-        frame += ethernet.dst.bytes
-        frame += ethernet.src.bytes
-        frame.appendBE(ethernet.etherType)
+        var frame: [UInt8] = ethernet.bytes
 
         var chain: [UInt8] = []
         for (index, header) in extensionHeaders.enumerated() {

@@ -41,10 +41,14 @@ public struct Attacher {
         do {
             for interface in interfaces { try checkNotAttached(interface) }
             var results: [AttachedInterface] = []
+            // Runs last on undo, once these interfaces are out of the maps.
+            undo.push { try? VLANTable.sync(datapath.maps) }
             for interface in interfaces {
                 results.append(try attachOne(interface, mode: mode, datapath: datapath, undo: &undo))
             }
-            // Wildcard rules match the attached interfaces' addresses.
+            // VLAN uppers of every attached interface, these included.
+            try VLANTable.sync(datapath.maps)
+            // Wildcard rules match the addresses of both.
             try LocalAddresses.sync(datapath.maps)
             return results
         } catch {
@@ -154,6 +158,7 @@ public struct Attacher {
             throw XDPFwdError.state("\(interface.name) is not attached to xdpfwd")
         }
         for interface in interfaces { try detachOne(interface.ifindex, datapath: datapath) }
+        try VLANTable.sync(datapath.maps)
         try LocalAddresses.sync(datapath.maps)
         return interfaces.map(\.name)
     }
@@ -172,6 +177,7 @@ public struct Attacher {
             names.append(Interface.name(of: ifindex))
             try detachOne(ifindex, datapath: datapath)
         }
+        try VLANTable.sync(datapath.maps)
         try LocalAddresses.sync(datapath.maps)
         withExtendedLifetime(lock) {}
         if purge { try Datapath.unpinAll(layout) }

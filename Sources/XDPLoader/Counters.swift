@@ -11,6 +11,7 @@ public enum GlobalCounter {
         "drop_ports_exhausted", "drop_no_snat_addr", "drop_flow_table", "drop_mtu",
         "drop_no_meta", "drop_flow_clash", "flow_new", "flow_expired", "tc_slowpath_redirect",
         "pass_ipv6_exthdr", "icmp_translated",
+        "drop_vlan",
     ]
 
     /// Slot of "rx", which the reader derives instead of reading.

@@ -7,6 +7,7 @@ public struct DatapathMaps: Sendable {
         "xdpfwd_rules", "xdpfwd_flows", "xdpfwd_ifaces", "xdpfwd_txports",
         "xdpfwd_config", "xdpfwd_stats", "xdpfwd_rstats", "xdpfwd_rules6", "xdpfwd_flows6",
         "xdpfwd_progs", "xdpfwd_maglev", "xdpfwd_laddrs", "xdpfwd_laddrs6",
+        "xdpfwd_vlans",
     ]
 
     public let rules: BPFMap<xdpfwd_rule_key, xdpfwd_rule>
@@ -28,6 +29,7 @@ public struct DatapathMaps: Sendable {
     public let laddrs: BPFMap<UInt32, UInt32>
     /// Local IPv6 addresses of attached interfaces -> ifindex.
     public let laddrs6: BPFMap<xdpfwd_addr6, UInt32>
+    public let vlans: BPFMap<UInt32, xdpfwd_vlan>
 
     init(open: (String) throws -> OwnedFD) throws {
         rules = try BPFMap(fd: open("xdpfwd_rules"), name: "xdpfwd_rules")
@@ -43,6 +45,7 @@ public struct DatapathMaps: Sendable {
         maglev = try BPFMap(fd: open("xdpfwd_maglev"), name: "xdpfwd_maglev")
         laddrs = try BPFMap(fd: open("xdpfwd_laddrs"), name: "xdpfwd_laddrs")
         laddrs6 = try BPFMap(fd: open("xdpfwd_laddrs6"), name: "xdpfwd_laddrs6")
+        vlans = try BPFMap(fd: open("xdpfwd_vlans"), name: "xdpfwd_vlans")
     }
 }
 

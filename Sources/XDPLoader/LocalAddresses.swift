@@ -48,7 +48,8 @@ public enum LocalAddresses {
     /// Makes the local-address maps hold exactly the attached interfaces' addresses.
     @discardableResult
     public static func sync(_ maps: DatapathMaps) throws -> Int {
-        let wanted = addresses(of: Set(try maps.ifaces.keys()))
+        // VLAN uppers of attached interfaces are local too (VLANTable.sync first).
+        let wanted = addresses(of: Set(try maps.ifaces.keys()).union(try maps.vlans.keys()))
         var v4: [UInt32: UInt32] = [:]
         var v6: [[UInt32]: UInt32] = [:]
         for (address, ifindex) in wanted {

@@ -24,7 +24,7 @@ struct PassThroughTests {
         Case(name: "no rule for the protocol", frame: udp.with { $0.udp?.dport = 8080 }.bytes, counter: "pass_no_rule"),
         Case(name: "IPv4 header behind an IPv6 ethertype", frame: syn.with { $0.ethernet.etherType = 0x86DD }.bytes, counter: "pass_malformed"),
         Case(name: "ARP ethertype", frame: syn.with { $0.ethernet.etherType = 0x0806 }.bytes, counter: "pass_not_ipv4"),
-        Case(name: "802.1Q tag (VLAN is a later issue)", frame: syn.with { $0.ethernet.etherType = 0x8100 }.bytes, counter: "pass_not_ipv4"),
+        Case(name: "802.1Q TPID with no IP behind the tag", frame: syn.with { $0.ethernet.etherType = 0x8100 }.bytes, counter: "pass_not_ipv4"),
         Case(name: "ICMP", frame: syn.with { $0.transport = .raw; $0.ip.protocol = 1; $0.payload = [8, 0, 0xf7, 0xff, 0, 0, 0, 0] }.bytes,
              counter: "pass_not_tcp_udp"),
         // BPF_PROG_TEST_RUN refuses frames under 14 bytes, so the shortest is Ethernet alone.

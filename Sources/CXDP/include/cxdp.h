@@ -67,6 +67,22 @@ int cxdp_test_run_xdp(int prog_fd, const void *data_in, uint32_t data_in_len,
                       uint32_t ingress_ifindex, uint32_t repeat,
                       uint32_t *retval, uint32_t *duration_ns);
 
+/* A VLAN device of the calling thread's netns (rtnetlink link kind
+ * "vlan"). lower_ifindex is the device directly below (itself a VLAN for
+ * QinQ); proto_be the TPID in network order; pcp what the device's
+ * egress-qos-map gives priority 0 (what it tags forwarded packets with). */
+struct cxdp_vlan_link {
+	uint32_t ifindex;
+	uint32_t lower_ifindex;
+	uint16_t vlan_id;
+	uint16_t proto_be;
+	uint8_t  pcp;
+};
+
+/* Every VLAN device; returns how many were written, -ENOSPC when there
+ * are more than capacity, or another -errno. */
+int cxdp_vlan_links(struct cxdp_vlan_link *out, int capacity);
+
 /* setns(fd, CLONE_NEWNET) for the calling thread (needs _GNU_SOURCE). */
 int cxdp_setns_net(int fd);
 

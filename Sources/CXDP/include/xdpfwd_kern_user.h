@@ -16,6 +16,7 @@
 #define XDPFWD_MAX_RULES   131072  /* forwarding rules (listen endpoints) */
 #define XDPFWD_MAX_FLOWS   262144  /* conntrack entries; each flow uses two */
 #define XDPFWD_MAX_IFACES  64      /* interfaces xdpfwd is attached to */
+#define XDPFWD_MAX_VLANS   4096    /* VLAN upper devices above them */
 #define XDPFWD_MAX_LADDRS  1024    /* local addresses (per family) a wildcard rule matches */
 
 /*
@@ -132,14 +133,40 @@ struct xdpfwd_flow {
 	__u8   direction;      /* enum xdpfwd_direction */
 	__u8   state;          /* enum xdpfwd_ct_state */
 	__u8   nh_valid;       /* cached next hop below is usable */
-	__u8   pad;
-	__u32  nh_ifindex;     /* egress interface of the cached next hop */
+	__u8   nh_vlan;        /* egress tags: XDPFWD_VLAN_* bits, 0 untagged */
+	__u32  nh_ifindex;     /* egress: the FIB's interface, or with nh_vlan
+	                        * set the VLAN's lower (attached) device */
 	__u64  created_ns;     /* bpf_ktime_get_coarse_ns() at creation */
 	__u64  last_seen_ns;   /* refreshed at most every XDPFWD_TOUCH_NS */
 	__u64  nh_refreshed_ns;
 	__u8   nh_dmac[6];
 	__u8   nh_smac[6];
-	__u32  pad2;
+	__be16 nh_vlan_tci[2]; /* egress TCI (PCP << 13 | VLAN id): outer, inner */
+};
+
+/*
+ * Egress tags of a next hop (struct xdpfwd_flow.nh_vlan, struct
+ * xdpfwd_vlan.tags): the count of tags to push, and the outer tag's TPID.
+ * An inner tag (QinQ) is always 802.1Q (0x8100).
+ */
+#define XDPFWD_VLAN_COUNT_MASK 0x03 /* 0, 1 or 2 tags */
+#define XDPFWD_VLAN_OUTER_AD   0x04 /* outer TPID 0x88a8 (802.1ad), else 0x8100 */
+#define XDPFWD_VLAN_MAX_TAGS   2    /* tags parsed on ingress, pushed on egress */
+
+/*
+ * A VLAN upper device of an attached interface, keyed by its ifindex:
+ * bpf_fib_lookup names the upper as egress, the data plane sends on the
+ * lower with these tags. QinQ uppers (a VLAN on a VLAN) are flattened by
+ * the control plane to their physical lower and both tags.
+ */
+struct xdpfwd_vlan {
+	__u32  lower_ifindex;    /* the attached (physical) device below */
+	__u8   tags;             /* XDPFWD_VLAN_* bits, count 1 or 2 */
+	__u8   pad;
+	__be16 tci[2];           /* outer, inner TCI (PCP << 13 | VLAN id) */
+	__u16  pad2;
+	__be32 ipv4_addr;        /* the upper's IPv4 address: SNAT source; 0 none */
+	__be32 ipv6_addr[4];     /* its first global IPv6 address; :: none */
 };
 
 /*
@@ -183,7 +210,7 @@ struct xdpfwd_flow6 {
 	__u8   direction;      /* enum xdpfwd_direction */
 	__u8   state;          /* enum xdpfwd_ct_state */
 	__u8   nh_valid;       /* cached next hop below is usable */
-	__u8   pad;
+	__u8   nh_vlan;        /* egress tags: XDPFWD_VLAN_* bits, 0 untagged */
 	__u32  nh_ifindex;
 	__u64  created_ns;
 	__u64  last_seen_ns;
@@ -191,6 +218,8 @@ struct xdpfwd_flow6 {
 	__u8   nh_dmac[6];
 	__u8   nh_smac[6];
 	__u32  csum_delta;     /* one's-complement sum of key tuple -> new tuple (L4 checksum) */
+	__be16 nh_vlan_tci[2]; /* egress TCI: outer, inner */
+	__u32  pad2;
 };
 
 /* Interfaces xdpfwd is attached to, keyed by ifindex. */
@@ -297,6 +326,8 @@ enum xdpfwd_stat {
 	XDPFWD_STAT_TC_SLOWPATH_REDIRECT, /* TC program redirected via neighbour */
 	XDPFWD_STAT_PASS_IPV6_EXTHDR,   /* IPv6 extension header we do not parse */
 	XDPFWD_STAT_ICMP_TRANSLATED,    /* ICMP/ICMPv6 errors about a flow, translated */
+	XDPFWD_STAT_DROP_VLAN,          /* tags could not be pushed/popped, or a
+	                                 * VLAN's lower is no longer attached */
 	XDPFWD_STAT_MAX,
 };
 
@@ -318,8 +349,11 @@ _Static_assert(sizeof(struct xdpfwd_iface) == 40, "iface layout");
 _Static_assert(sizeof(struct xdpfwd_rule6_key) == 20, "rule6 key layout");
 _Static_assert(sizeof(struct xdpfwd_rule6) == 44, "rule6 layout");
 _Static_assert(sizeof(struct xdpfwd_flow6_key) == 40, "flow6 key layout");
-_Static_assert(sizeof(struct xdpfwd_flow6) == 88, "flow6 layout");
-_Static_assert(sizeof(struct xdpfwd_flow6_scratch) == 272, "flow6 scratch layout");
+_Static_assert(sizeof(struct xdpfwd_flow6) == 96, "flow6 layout");
+_Static_assert(sizeof(struct xdpfwd_flow6_scratch) == 288, "flow6 scratch layout");
+_Static_assert(sizeof(struct xdpfwd_vlan) == 32, "vlan layout");
+/* The established path reads one cache line per packet, tags included. */
+_Static_assert(__builtin_offsetof(struct xdpfwd_flow, nh_vlan_tci) + 4 <= 64, "flow fits a cache line");
 _Static_assert(sizeof(struct xdpfwd_config) == 24, "config layout");
 _Static_assert(sizeof(struct xdpfwd_rule_stats) == 32, "rule stats layout");
 _Static_assert(sizeof(struct xdpfwd_meta) == 8, "meta layout");

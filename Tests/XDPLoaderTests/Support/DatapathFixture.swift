@@ -9,8 +9,8 @@ final class DatapathFixture: @unchecked Sendable {
     let bed: TestRunBed
     private static let counter = Counter()
 
-    init() throws {
-        bed = try TestRunBed(namespaceName: "xft-\(getpid())-\(Self.counter.next())")
+    init(vlans: Bool = false) throws {
+        bed = try TestRunBed(namespaceName: "xft-\(getpid())-\(Self.counter.next())", vlans: vlans)
     }
 
     var maps: DatapathMaps { bed.maps }
