@@ -50,8 +50,16 @@ public struct ProgramBenchmark {
         public var newFlowMaglevNs: Double = 0
         public var establishedMaglevCostNs: Double { establishedMaglevNs - emptyNs }
         public var newFlowMaglevCostNs: Double { newFlowMaglevNs - emptyNs }
+        /// An established IPv4 TCP flow from 802.1Q VLAN 100 to VLAN 200
+        /// (tag rewritten in place), in the same rounds.
+        public var establishedVLANNs: Double = 0
+        /// An established IPv4 TCP flow from an untagged port into QinQ
+        /// (802.1ad 300 + 802.1Q 30: two tags pushed, the head moves).
+        public var establishedQinQNs: Double = 0
         public var establishedCostNs: Double { establishedNs - emptyNs }
         public var established6CostNs: Double { established6Ns - emptyNs }
+        public var establishedVLANCostNs: Double { establishedVLANNs - emptyNs }
+        public var establishedQinQCostNs: Double { establishedQinQNs - emptyNs }
         public var newFlowCostNs: Double { newFlowNs - emptyNs }
     }
 
@@ -70,7 +78,7 @@ public struct ProgramBenchmark {
         if let cpu = options.cpu { try pinCurrentThread(to: cpu) }
         let beds = try options.ruleCounts.enumerated().map { index, count in
             progress("setting up a test bed with \(count) rule(s)")
-            let bed = try TestRunBed(namespaceName: "xdpfwd-bench-\(getpid())-\(index)")
+            let bed = try TestRunBed(namespaceName: "xdpfwd-bench-\(getpid())-\(index)", vlans: true)
             try Self.installRules(count: count, in: bed)
             return bed
         }
@@ -80,10 +88,17 @@ public struct ProgramBenchmark {
                                        srcMAC: "02:00:00:00:00:02", dstMAC: "02:00:00:00:00:01").bytes
         let establishedMaglev = Packet.tcp(src: "198.18.0.2:40000", dst: "198.18.0.1:8081", flags: [.ack],
                                            srcMAC: "02:00:00:00:00:02", dstMAC: "02:00:00:00:00:01").padded(toFrameLength: 60).bytes
+        // See TestRunBed.VLANUpper: in0.100 -> out0.200, and in0 (untagged) -> out0.300.30.
+        let establishedVLAN = Packet.tcp(src: "198.18.2.2:40000", dst: "198.18.2.1:8080", flags: [.ack],
+                                         srcMAC: "02:00:00:00:02:02", dstMAC: "02:00:00:00:02:01")
+            .tagged(.dot1q(100)).padded(toFrameLength: 64).bytes
+        let establishedQinQ = Packet.tcp(src: "198.18.0.2:40000", dst: "198.18.0.1:8082", flags: [.ack],
+                                         srcMAC: "02:00:00:00:00:02", dstMAC: "02:00:00:00:00:01").padded(toFrameLength: 60).bytes
         for bed in beds {
             // The first packet creates the flow every later call hits.
             guard try bed.run(established).verdict == .redirect, try bed.run(established6).verdict == .redirect,
-                  try bed.run(establishedMaglev).verdict == .redirect else {
+                  try bed.run(establishedMaglev).verdict == .redirect, try bed.run(establishedVLAN).verdict == .redirect,
+                  try bed.run(establishedQinQ).verdict == .redirect else {
                 throw XDPFwdError.state("benchmark flow was not forwarded: the test bed is broken")
             }
         }
@@ -100,6 +115,8 @@ public struct ProgramBenchmark {
                     totals[index].establishedNs += try Self.total(forwarder, established, bed.inIndex, calls: perRound)
                     totals[index].established6Ns += try Self.total(forwarder, established6, bed.inIndex, calls: perRound)
                     totals[index].establishedMaglevNs += try Self.total(forwarder, establishedMaglev, bed.inIndex, calls: perRound)
+                    totals[index].establishedVLANNs += try Self.total(forwarder, establishedVLAN, bed.inIndex, calls: perRound)
+                    totals[index].establishedQinQNs += try Self.total(forwarder, establishedQinQ, bed.inIndex, calls: perRound)
                     // New flows alternate between the single-backend and the
                     // Maglev rule, so both see the same host state.
                     for (port, keyPath) in [(UInt16(8080), \Row.newFlowNs), (8081, \Row.newFlowMaglevNs)] {
@@ -126,6 +143,8 @@ public struct ProgramBenchmark {
             row.establishedNs /= Double(options.runs)
             row.established6Ns /= Double(options.runs)
             row.establishedMaglevNs /= Double(options.runs)
+            row.establishedVLANNs /= Double(options.runs)
+            row.establishedQinQNs /= Double(options.runs)
             row.newFlowNs /= Double(newPerRound * options.rounds)
             row.newFlowMaglevNs /= Double(newPerRound * options.rounds)
             return row
@@ -147,6 +166,8 @@ public struct ProgramBenchmark {
         try table.add(ForwardingRule.parse(protocol: "tcp", listen: listen, backend: backend))
         try table.add(ForwardingRule.parse(protocol: "tcp", listen: "[2001:2::1]:8080", backend: "[2001:2:0:1::2]:8000"))
         try table.add(ForwardingRule.parse(protocol: "tcp", listen: maglevListen, backends: maglevBackends))
+        try table.add(ForwardingRule.parse(protocol: "tcp", listen: "198.18.2.1:8080", backend: "198.18.3.2:8000"))
+        try table.add(ForwardingRule.parse(protocol: "tcp", listen: "198.18.0.1:8082", backend: "198.18.4.2:8000"))
         for i in 0..<(count - 1) {
             let address = IPv4Address(UInt32(198) << 24 | UInt32(19) << 16 | UInt32(i & 0xFFFF))
             let rule = try ForwardingRule(protocol: .tcp, listen: Endpoint(address: address, port: UInt16(80 + i >> 16)),

@@ -16,7 +16,8 @@ struct BenchProg: ParsableCommand {
         discussion: """
             Runs in a throwaway network namespace with a private (unpinned) data plane; needs root. \
             Reports ns per packet for an established flow and for the first packet of a new flow, \
-            with 1 and 100000 rules loaded, for an established IPv6 flow, and for a 16-backend Maglev rule (established and new flows), each minus the empty XDP \
+            with 1 and 100000 rules loaded, for an established IPv6 flow, for a 16-backend Maglev rule (established and new flows), \
+            and for VLAN-tagged IPv4 flows (802.1Q 100 -> 200 rewrite, untagged -> QinQ push), each minus the empty XDP \
             program's cost from the same run.
             """)
 
@@ -59,6 +60,14 @@ struct BenchProg: ParsableCommand {
                              row.establishedMaglevCostNs / max(row.establishedCostNs, 0.1),
                              row.newFlowMaglevNs, row.newFlowMaglevCostNs, row.newFlowMaglevCostNs / max(row.newFlowCostNs, 0.1)))
         }
+        printLine("VLAN-tagged IPv4 flows, same rounds (-empty), and their ratio to the untagged IPv4 rule:")
+        printLine("rules      802.1Q 100->200 est. ns  (-empty)  vlan/v4   untagged->QinQ est. ns  (-empty)  qinq/v4")
+        for row in rows {
+            let v4 = max(row.establishedCostNs, 0.1)
+            printLine(String(format: "%-9d  %23.1f  %8.1f  %6.2fx   %22.1f  %8.1f  %6.2fx", row.rules,
+                             row.establishedVLANNs, row.establishedVLANCostNs, row.establishedVLANCostNs / v4,
+                             row.establishedQinQNs, row.establishedQinQCostNs, row.establishedQinQCostNs / v4))
+        }
         if let first = rows.first, let last = rows.last, rows.count > 1 {
             printLine(String(format: "established cost, %d vs %d rules: %.2fx", last.rules, first.rules,
                              last.establishedCostNs / max(first.establishedCostNs, 0.1)))
@@ -80,6 +89,10 @@ struct BenchProgJSON: Codable {
         let maglev16_established_minus_empty_ns: Double
         let maglev16_new_flow_ns: Double
         let maglev16_new_flow_minus_empty_ns: Double
+        let vlan_established_ns: Double
+        let vlan_established_minus_empty_ns: Double
+        let qinq_established_ns: Double
+        let qinq_established_minus_empty_ns: Double
 
         init(_ row: ProgramBenchmark.Row) {
             rules = row.rules
@@ -94,6 +107,10 @@ struct BenchProgJSON: Codable {
             maglev16_established_minus_empty_ns = row.establishedMaglevCostNs
             maglev16_new_flow_ns = row.newFlowMaglevNs
             maglev16_new_flow_minus_empty_ns = row.newFlowMaglevCostNs
+            vlan_established_ns = row.establishedVLANNs
+            vlan_established_minus_empty_ns = row.establishedVLANCostNs
+            qinq_established_ns = row.establishedQinQNs
+            qinq_established_minus_empty_ns = row.establishedQinQCostNs
         }
     }
     let runs: Int
