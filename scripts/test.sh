@@ -2,7 +2,8 @@
 # The single test command of xdpfwd (run as root):
 #   dependencies (scripts/install-deps.sh), swift build, swift test (the whole
 #   suite), then the end-to-end tests (scripts/e2e.sh) and the benchmark
-#   tooling's behaviour tests (scripts/bench-e2e.sh) against the built binary.
+#   tooling's behaviour tests (scripts/bench-e2e.sh) against the built binary,
+#   and the VLAN end-to-end test (scripts/e2e-vlan.sh).
 # Every step is bounded in time. Exits non-zero if any step failed; the last
 # line is the summary.
 #
@@ -82,10 +83,12 @@ if step build 30m swift build "${SWIFT_ARGS[@]}"; then
     step "swift test" 40m swift test "${SWIFT_ARGS[@]}"
     bin="$(swift build "${SWIFT_ARGS[@]}" --show-bin-path)/xdpfwd"
     step e2e 10m scripts/e2e.sh --xdpfwd "$bin"
+    step "e2e vlan" 5m scripts/e2e-vlan.sh --xdpfwd "$bin"
     step "bench e2e" 10m scripts/bench-e2e.sh --xdpfwd "$bin"
 else
     skip "swift test"
     skip e2e
+    skip "e2e vlan"
     skip "bench e2e"
 fi
 
