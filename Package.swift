@@ -28,6 +28,13 @@ let package = Package(
             dependencies: ["CXDP", "RuleModel"],
             plugins: ["BPFEmbedPlugin"]
         ),
+        // The AF_PACKET fallback: the packet function (bpf/xdpfwd.bpf.c in
+        // Swift), packet rings, workers, CPU and IRQ placement.
+        .target(
+            name: "FastPath",
+            dependencies: ["CXDP", "XDPLoader", "RuleModel"],
+            swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
+        ),
         // Benchmarks behind `xdpfwd bench`.
         // Its own BPF object (bpf/bench.bpf.c: generator, sink, bare limit).
         .target(
@@ -46,5 +53,6 @@ let package = Package(
         .plugin(name: "BPFEmbedPlugin", capability: .buildTool()),
         .testTarget(name: "RuleModelTests", dependencies: ["RuleModel"]),
         .testTarget(name: "XDPLoaderTests", dependencies: ["XDPLoader", "RuleModel", "CXDP", "Packets", "Benchmarks"]),
+        .testTarget(name: "FastPathTests", dependencies: ["FastPath", "XDPLoader", "RuleModel", "CXDP", "Packets"]),
     ]
 )

@@ -157,5 +157,22 @@ struct {
 } xdpfwd_progs SEC(".maps") = {
 	.values = { [XDPFWD_PROG_IPV6] = (void *)&xdpfwd_xdp6 },
 };
+/* FastPath (AF_PACKET) global counters, by enum xdpfwd_stat; one writer. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, XDPFWD_STAT_MAX);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xdpfwd_fpstats SEC(".maps");
+
+/* FastPath (AF_PACKET) per-rule counters, by rule_id; one writer. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct xdpfwd_rule_stats);
+	__uint(max_entries, XDPFWD_MAX_RULES);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xdpfwd_fprstats SEC(".maps");
 
 #endif /* XDPFWD_MAPS_H */

@@ -11,6 +11,9 @@
  *                an attached interface
  *   xdpfwd_pass  XDP_PASS only: for veth peers, so they accept redirected
  *                frames, and to register an rxq for BPF_PROG_TEST_RUN
+ *   xdpfwd_afp_tc  clsact ingress on FastPath (AF_PACKET) interfaces: drops
+ *                the stack's copy of packets FastPath forwards
+ *   xdpfwd_fib   FastPath's route lookups, run via BPF_PROG_TEST_RUN
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -34,6 +37,7 @@
 #include "maglev.h"
 #include "icmp.h"
 #include "forward6.h"
+#include "fastpath.h"
 
 /* Translate per f (TTL checked, next hop known), count, send. */
 static __always_inline int xdpfwd_send(struct xdp_md *ctx, struct pkt_info *p,
@@ -347,6 +351,31 @@ SEC("xdp")
 int xdpfwd_pass(struct xdp_md *ctx)
 {
 	/* Accept everything: lets a veth peer receive redirected frames. */
+	return XDP_PASS;
+}
+
+SEC("tc")
+int xdpfwd_afp_tc(struct __sk_buff *skb)
+{
+	/* FastPath's AF_PACKET socket already has its copy: the stack must
+	 * not also answer or route a packet FastPath forwards. */
+	if (fp_taken(skb))
+		return TC_ACT_SHOT;
+	/* Everything else (XDP_PASS cases) is the stack's. */
+	return TC_ACT_OK;
+}
+
+SEC("xdp")
+int xdpfwd_fib(struct xdp_md *ctx)
+{
+	void *data_end = (void *)(long)ctx->data_end;
+	struct xdpfwd_fib_query *q = (void *)(long)ctx->data;
+
+	if ((void *)(q + 1) > data_end)
+		/* Not a query: only FastPath's BPF_PROG_TEST_RUN calls this. */
+		return XDP_ABORTED;
+	fp_fib_query(ctx, q);
+	/* The answer is in the (test run's output) packet. */
 	return XDP_PASS;
 }
 

@@ -15,6 +15,11 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+_Static_assert(CXDP_FIB_LKUP_RET_SUCCESS == BPF_FIB_LKUP_RET_SUCCESS, "fib rc");
+_Static_assert(CXDP_FIB_LKUP_RET_FWD_DISABLED == BPF_FIB_LKUP_RET_FWD_DISABLED, "fib rc");
+_Static_assert(CXDP_FIB_LKUP_RET_NO_NEIGH == BPF_FIB_LKUP_RET_NO_NEIGH, "fib rc");
+_Static_assert(CXDP_FIB_LKUP_RET_FRAG_NEEDED == BPF_FIB_LKUP_RET_FRAG_NEEDED, "fib rc");
+
 /* ---- libbpf log capture ---------------------------------------------- */
 
 /* Per thread: libbpf prints on the thread that made the call, so parallel

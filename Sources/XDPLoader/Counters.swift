@@ -57,7 +57,8 @@ public struct CountersReader {
         var global: [(String, UInt64)] = []
         for (index, name) in GlobalCounter.names.enumerated() {
             let perCPU = try maps.stats.lookup(UInt32(index))
-            global.append((name, perCPU.reduce(0, &+)))
+            let fastPath = try maps.fpStats.lookup(UInt32(index)) ?? 0
+            global.append((name, perCPU.reduce(0, &+) &+ fastPath))
         }
         // The data plane no longer counts rx per packet (one write fewer on
         // the hot path): every packet gets exactly one verdict, so rx is
@@ -73,7 +74,7 @@ public struct CountersReader {
         return CountersSnapshot(global: global, rules: rules)
     }
 
-    /// One rule slot's counters, summed over CPUs.
+    /// One rule slot's counters, summed over CPUs and FastPath's.
     public func ruleCounters(id: UInt32) throws -> (forward: DirectionCounters, reply: DirectionCounters) {
         var forward = DirectionCounters(), reply = DirectionCounters()
         for cpu in try maps.ruleStats.lookup(id) {
@@ -81,6 +82,12 @@ public struct CountersReader {
             forward.bytes &+= cpu.fwd_bytes
             reply.packets &+= cpu.reply_packets
             reply.bytes &+= cpu.reply_bytes
+        }
+        if let fastPath = try maps.fpRuleStats.lookup(id) {
+            forward.packets &+= fastPath.fwd_packets
+            forward.bytes &+= fastPath.fwd_bytes
+            reply.packets &+= fastPath.reply_packets
+            reply.bytes &+= fastPath.reply_bytes
         }
         return (forward, reply)
     }

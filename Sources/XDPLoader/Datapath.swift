@@ -7,7 +7,7 @@ public struct DatapathMaps: Sendable {
         "xdpfwd_rules", "xdpfwd_flows", "xdpfwd_ifaces", "xdpfwd_txports",
         "xdpfwd_config", "xdpfwd_stats", "xdpfwd_rstats", "xdpfwd_rules6", "xdpfwd_flows6",
         "xdpfwd_progs", "xdpfwd_maglev", "xdpfwd_laddrs", "xdpfwd_laddrs6",
-        "xdpfwd_vlans",
+        "xdpfwd_vlans", "xdpfwd_fpstats", "xdpfwd_fprstats",
     ]
 
     public let rules: BPFMap<xdpfwd_rule_key, xdpfwd_rule>
@@ -30,6 +30,9 @@ public struct DatapathMaps: Sendable {
     /// Local IPv6 addresses of attached interfaces -> ifindex.
     public let laddrs6: BPFMap<xdpfwd_addr6, UInt32>
     public let vlans: BPFMap<UInt32, xdpfwd_vlan>
+    /// FastPath's (AF_PACKET) counters: plain arrays, one writer.
+    public let fpStats: BPFMap<UInt32, UInt64>
+    public let fpRuleStats: BPFMap<UInt32, xdpfwd_rule_stats>
 
     init(open: (String) throws -> OwnedFD) throws {
         rules = try BPFMap(fd: open("xdpfwd_rules"), name: "xdpfwd_rules")
@@ -46,6 +49,8 @@ public struct DatapathMaps: Sendable {
         laddrs = try BPFMap(fd: open("xdpfwd_laddrs"), name: "xdpfwd_laddrs")
         laddrs6 = try BPFMap(fd: open("xdpfwd_laddrs6"), name: "xdpfwd_laddrs6")
         vlans = try BPFMap(fd: open("xdpfwd_vlans"), name: "xdpfwd_vlans")
+        fpStats = try BPFMap(fd: open("xdpfwd_fpstats"), name: "xdpfwd_fpstats")
+        fpRuleStats = try BPFMap(fd: open("xdpfwd_fprstats"), name: "xdpfwd_fprstats")
     }
 }
 
@@ -63,9 +68,15 @@ public struct Datapath: Sendable {
     public static let xdpProgramName = "xdpfwd_xdp"
     public static let tcProgramName = "xdpfwd_tc"
     public static let passProgramName = "xdpfwd_pass"
+    public static let afpTCProgramName = "xdpfwd_afp_tc"
+    public static let fibProgramName = "xdpfwd_fib"
 
     public let xdpProgram: OwnedFD
     public let tcProgram: OwnedFD
+    /// FastPath (AF_PACKET): the TC classifier that drops the stack's copy
+    /// of forwarded packets, and the FIB lookup run via BPF_PROG_TEST_RUN.
+    public let afpTCProgram: OwnedFD
+    public let fibProgram: OwnedFD
     public let maps: DatapathMaps
 
     /// Loads the embedded object. With a layout, maps are reused from or
@@ -77,6 +88,8 @@ public struct Datapath: Sendable {
         let datapath = Datapath(
             xdpProgram: try object.programFD(xdpProgramName),
             tcProgram: try object.programFD(tcProgramName),
+            afpTCProgram: try object.programFD(afpTCProgramName),
+            fibProgram: try object.programFD(fibProgramName),
             maps: maps)
         return (datapath, try object.programFD(passProgramName))
     }
@@ -88,13 +101,17 @@ public struct Datapath: Sendable {
             throw XDPFwdError.state(
                 "no xdpfwd data plane at \(layout.directory): attach an interface first (xdpfwd attach IFACE)")
         }
+        guard let afpTC = try layout.open(layout.afpTCProgram), let fib = try layout.open(layout.fibProgram) else {
+            throw XDPFwdError.state(
+                "the data plane at \(layout.directory) was pinned by an older xdpfwd: detach it first (xdpfwd detach --all --purge)")
+        }
         let maps = try DatapathMaps { name in
             guard let fd = try layout.open(layout.map(name)) else {
                 throw XDPFwdError.state("pinned map \(layout.map(name)) is missing: state is damaged (xdpfwd detach --all --purge)")
             }
             return fd
         }
-        return Datapath(xdpProgram: xdp, tcProgram: tc, maps: maps)
+        return Datapath(xdpProgram: xdp, tcProgram: tc, afpTCProgram: afpTC, fibProgram: fib, maps: maps)
     }
 
     /// Opens the pinned data plane, loading and pinning it first if absent.
@@ -107,9 +124,10 @@ public struct Datapath: Sendable {
         do {
             try layout.pin(datapath.xdpProgram, at: layout.xdpProgram)
             try layout.pin(datapath.tcProgram, at: layout.tcProgram)
+            try layout.pin(datapath.afpTCProgram, at: layout.afpTCProgram)
+            try layout.pin(datapath.fibProgram, at: layout.fibProgram)
         } catch {
-            try? layout.unpin(layout.xdpProgram)
-            try? layout.unpin(layout.tcProgram)
+            for path in layout.programs { try? layout.unpin(path) }
             throw error
         }
         return (datapath, true)
@@ -118,7 +136,7 @@ public struct Datapath: Sendable {
     /// Removes every pin of the data plane (maps, programs). Links must be
     /// gone first; the caller checks.
     public static func unpinAll(_ layout: PinLayout) throws {
-        for path in [layout.xdpProgram, layout.tcProgram] + DatapathMaps.names.map(layout.map) {
+        for path in layout.programs + DatapathMaps.names.map(layout.map) {
             try layout.unpin(path)
         }
         _ = rmdir(layout.directory)

@@ -23,6 +23,9 @@ public struct PinLayout: Sendable {
     public func map(_ name: String) -> String { "\(directory)/\(name)" }
     public var xdpProgram: String { "\(directory)/prog_xdp" }
     public var tcProgram: String { "\(directory)/prog_tc" }
+    public var afpTCProgram: String { "\(directory)/prog_afp_tc" }
+    public var fibProgram: String { "\(directory)/prog_fib" }
+    public var programs: [String] { [xdpProgram, tcProgram, afpTCProgram, fibProgram] }
     public func xdpLink(ifindex: UInt32) -> String { "\(directory)/link_xdp_\(ifindex)" }
 
     /// The pin directory (or, before it exists, its parent) must be bpffs.

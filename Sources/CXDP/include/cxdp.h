@@ -104,6 +104,14 @@ enum {
 	CXDP_XDP_ATTACHED_MULTI = 4,
 };
 
+/* bpf_fib_lookup results (enum in linux/bpf.h; shim.c asserts the values). */
+enum {
+	CXDP_FIB_LKUP_RET_SUCCESS = 0,
+	CXDP_FIB_LKUP_RET_FWD_DISABLED = 5,
+	CXDP_FIB_LKUP_RET_NO_NEIGH = 7,
+	CXDP_FIB_LKUP_RET_FRAG_NEEDED = 8,
+};
+
 /* The tc filter handle/priority xdpfwd owns on clsact ingress. */
 #define CXDP_TC_HANDLE   0x5844u
 #define CXDP_TC_PRIORITY 0x5844u

@@ -338,6 +338,36 @@ struct xdpfwd_meta {
 	__u32 ifindex;
 };
 
+/*
+ * FastPath (the AF_PACKET fallback, Sources/FastPath) shares every map above
+ * with the XDP program. What only it needs:
+ *
+ * A FIB query for xdpfwd_fib, the XDP program FastPath runs through
+ * BPF_PROG_TEST_RUN with this struct as packet data: the kernel's own
+ * bpf_fib_lookup, so both paths route identically. In: ifindex (ingress),
+ * tuple, tos, tot_len. Out: rc (BPF_FIB_LKUP_RET_*, or a negative errno),
+ * ifindex (egress) and the MACs.
+ */
+struct xdpfwd_fib_query {
+	__be32 src;
+	__be32 dst;
+	__be16 sport;
+	__be16 dport;
+	__u32  ifindex;
+	__u16  tot_len;      /* host order */
+	__u8   proto;
+	__u8   tos;
+	__s32  rc;
+	__u8   smac[6];
+	__u8   dmac[6];
+	__u32  pad;
+};
+
+/* FastPath's global counters (xdpfwd_fpstats, indexed by enum xdpfwd_stat)
+ * and per-rule counters (xdpfwd_fprstats, struct xdpfwd_rule_stats) are
+ * plain arrays with one writer, the forwarder process; readers add them to
+ * the XDP program's per-CPU counters. */
+
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(struct xdpfwd_rule_key) == 12, "rule key layout");
 _Static_assert(sizeof(struct xdpfwd_rule) == 20, "rule layout");
@@ -357,6 +387,7 @@ _Static_assert(__builtin_offsetof(struct xdpfwd_flow, nh_vlan_tci) + 4 <= 64, "f
 _Static_assert(sizeof(struct xdpfwd_config) == 24, "config layout");
 _Static_assert(sizeof(struct xdpfwd_rule_stats) == 32, "rule stats layout");
 _Static_assert(sizeof(struct xdpfwd_meta) == 8, "meta layout");
+_Static_assert(sizeof(struct xdpfwd_fib_query) == 40, "fib query layout");
 #endif
 
 #endif /* XDPFWD_KERN_USER_H */

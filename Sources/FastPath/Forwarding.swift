@@ -1,0 +1,138 @@
+import CXDP
+import Glibc
+
+/// xdpfwd_established, xdpfwd_new_flow and xdpfwd_send of bpf/xdpfwd.bpf.c.
+enum Forwarding {
+    static let touchNs: UInt64 = 1_000_000_000  // XDPFWD_TOUCH_NS
+
+    @inline(__always)
+    static func send<S: DataPlaneState>(_ packet: PacketInfo, _ flow: xdpfwd_flow, ingress: UInt32, state: inout S) -> Verdict {
+        NAT.rewrite(packet, flow)
+        state.countRule(flow.rule_id, reply: flow.direction == UInt8(XDPFWD_DIR_REPLY.rawValue), bytes: packet.len)
+        return NextHop.egress(packet.frame, flow, ingress: ingress, state: &state)
+    }
+
+    /// A packet of a live flow; entry is a copy of its conntrack entry,
+    /// written back when this packet changed it.
+    @inline(__always)
+    static func established<S: DataPlaneState>(_ packet: PacketInfo, key: xdpfwd_flow_key, entry: inout xdpfwd_flow,
+                                               ingress: UInt32, now: UInt64, state: inout S) -> Verdict {
+        var dirty = false
+        if packet.proto == Wire.tcp {
+            dirty = Conntrack.tcpUpdate(key, &entry, flags: packet.tcpFlags, state: &state)
+        }
+        if packet.ttl <= 1 {
+            if dirty { writeBack(key, entry, &state) }
+            state.count(XDPFWD_STAT_PASS_TTL)
+            return .pass
+        }
+        if Int64(bitPattern: now &- entry.last_seen_ns) > Int64(touchNs) {
+            entry.last_seen_ns = now
+            dirty = true
+        }
+        let refreshedBefore = entry.nh_refreshed_ns
+        if let verdict = NextHop.refresh(packet, &entry, ingress: ingress, now: now, state: &state) {
+            if dirty { writeBack(key, entry, &state) }
+            return verdict
+        }
+        if dirty || entry.nh_refreshed_ns != refreshedBefore { writeBack(key, entry, &state) }
+        return send(packet, entry, ingress: ingress, state: &state)
+    }
+
+    @inline(__always)
+    static func writeBack<S: DataPlaneState>(_ key: xdpfwd_flow_key, _ entry: xdpfwd_flow, _ state: inout S) {
+        _ = state.updateFlow(key, entry, flags: UInt64(CXDP_BPF_EXIST))
+    }
+
+    /// No live flow: create one if a rule matches.
+    static func newFlow<S: DataPlaneState>(_ packet: PacketInfo, key: xdpfwd_flow_key, expired: Bool, ingress: UInt32,
+                                           now: UInt64, config: xdpfwd_config, state: inout S) -> Verdict {
+        var ruleKey = xdpfwd_rule_key()
+        ruleKey.proto = key.proto
+        ruleKey.addr = key.daddr
+        ruleKey.port = key.dport
+        var rule = xdpfwd_rule()
+        guard state.lookupRule(ruleKey, &rule) else { return PacketFunction.passed(XDPFWD_STAT_PASS_NO_RULE, &state) }
+        if expired { state.count(XDPFWD_STAT_FLOW_EXPIRED) }
+        if packet.ttl <= 1 { return PacketFunction.passed(XDPFWD_STAT_PASS_TTL, &state) }
+
+        let fib = NextHop.lookup(packet, ingress: ingress, src: key.saddr, dst: rule.backend_addr,
+                                 sport: key.sport, dport: rule.backend_port, state: &state)
+        guard NextHop.usable(fib.rc) else { return NextHop.fail(fib.rc, state: &state) }
+
+        let snat: UInt32
+        switch UInt32(rule.snat_mode) {
+        case XDPFWD_SNAT_NONE.rawValue: snat = key.saddr
+        case XDPFWD_SNAT_FIXED.rawValue: snat = rule.snat_addr
+        default:
+            var iface = xdpfwd_iface()
+            guard state.lookupIface(fib.ifindex, &iface), iface.ipv4_addr != 0 else {
+                state.count(XDPFWD_STAT_DROP_NO_SNAT_ADDR)
+                return .drop
+            }
+            snat = iface.ipv4_addr
+        }
+
+        let flowState: UInt8
+        if packet.proto == Wire.tcp {
+            flowState = UInt8(packet.tcpFlags & Wire.tcpRST != 0 ? XDPFWD_CT_TCP_RST.rawValue : XDPFWD_CT_TCP_OPENING.rawValue)
+        } else {
+            flowState = UInt8(XDPFWD_CT_UDP.rawValue)
+        }
+
+        var replyKey = xdpfwd_flow_key()
+        replyKey.saddr = rule.backend_addr
+        replyKey.daddr = snat
+        replyKey.sport = rule.backend_port
+        replyKey.proto = key.proto
+        var reply = xdpfwd_flow()
+        reply.new_saddr = key.daddr
+        reply.new_daddr = key.saddr
+        reply.new_sport = key.dport
+        reply.new_dport = key.sport
+        reply.rule_id = rule.rule_id
+        reply.direction = UInt8(XDPFWD_DIR_REPLY.rawValue)
+        reply.state = flowState
+        reply.created_ns = now
+        reply.last_seen_ns = now
+
+        let err: Int32
+        if UInt32(rule.snat_mode) == XDPFWD_SNAT_NONE.rawValue {
+            replyKey.dport = key.sport
+            err = Conntrack.claim(replyKey, reply, now: now, config: config, state: &state)
+            if err == -EEXIST {
+                state.count(XDPFWD_STAT_DROP_FLOW_CLASH)
+                return .drop
+            }
+        } else {
+            err = Conntrack.allocatePort(&replyKey, reply, now: now, config: config, state: &state)
+            if err == -EEXIST {
+                state.count(XDPFWD_STAT_DROP_PORTS_EXHAUSTED)
+                return .drop
+            }
+        }
+        if err != 0 {
+            state.count(XDPFWD_STAT_DROP_FLOW_TABLE)
+            return .drop
+        }
+
+        var forward = xdpfwd_flow()
+        forward.new_saddr = snat
+        forward.new_daddr = rule.backend_addr
+        forward.new_sport = replyKey.dport
+        forward.new_dport = rule.backend_port
+        forward.rule_id = rule.rule_id
+        forward.direction = UInt8(XDPFWD_DIR_FORWARD.rawValue)
+        forward.state = flowState
+        forward.created_ns = now
+        forward.last_seen_ns = now
+        NextHop.store(&forward, fib, now: now)
+        if state.updateFlow(key, forward, flags: UInt64(CXDP_BPF_ANY)) != 0 {
+            state.deleteFlow(replyKey)
+            state.count(XDPFWD_STAT_DROP_FLOW_TABLE)
+            return .drop
+        }
+        state.count(XDPFWD_STAT_FLOW_NEW)
+        return send(packet, forward, ingress: ingress, state: &state)
+    }
+}

@@ -1,0 +1,127 @@
+import CXDP
+import Glibc
+import XDPLoader
+
+/// DataPlaneState on a data plane's BPF maps, through bpf(2): the pinned
+/// maps for the forwarder, a private set for the differential tests. Every
+/// lookup copies into the caller's stack value; nothing allocates.
+///
+/// `configRefreshNs` bounds how stale the tunables may be (0: read the map
+/// on every packet, as the XDP program does). `fixedRandom`, when set, is
+/// what random() returns: the tests feed FastPath the SNAT port start that
+/// the BPF program drew.
+public struct MapState: DataPlaneState {
+    private let flowsFD: Int32, rulesFD: Int32, ifacesFD: Int32, configFD: Int32, fibFD: Int32
+    private let keepAlive: [AnyObject]
+    private let globalCounters: UnsafeMutablePointer<UInt64>
+    private let ruleCounters: UnsafeMutablePointer<xdpfwd_rule_stats>
+    public let counters: LocalCounters
+    /// Interfaces FastPath transmits on directly.
+    public var egressInterfaces: [UInt32]
+    public var configRefreshNs: UInt64 = 0
+    public var fixedRandom: UInt32? = nil
+    private var cachedConfig = xdpfwd_config()
+    private var configReadNs: UInt64 = 0
+    private var configValid = false
+    private var rng: UInt64
+
+    public init(maps: DatapathMaps, fibProgram: OwnedFD, egressInterfaces: [UInt32], counters: LocalCounters = LocalCounters()) {
+        flowsFD = maps.flows.fd.raw
+        rulesFD = maps.rules.fd.raw
+        ifacesFD = maps.ifaces.fd.raw
+        configFD = maps.config.fd.raw
+        fibFD = fibProgram.raw
+        keepAlive = [maps.flows.fd, maps.rules.fd, maps.ifaces.fd, maps.config.fd, fibProgram]
+        self.counters = counters
+        globalCounters = counters.global
+        ruleCounters = counters.rules
+        self.egressInterfaces = egressInterfaces
+        rng = UInt64.random(in: 1...UInt64.max)
+    }
+
+    public mutating func now() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &ts)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    }
+
+    public mutating func random() -> UInt32 {
+        if let fixedRandom { return fixedRandom }
+        // xorshift64*: bpf_get_prandom_u32 is not cryptographic either.
+        rng ^= rng >> 12
+        rng ^= rng << 25
+        rng ^= rng >> 27
+        return UInt32(truncatingIfNeeded: (rng &* 0x2545_F491_4F6C_DD1D) >> 32)
+    }
+
+    public mutating func config() -> xdpfwd_config {
+        if configValid && configRefreshNs != 0 {
+            let now = now()
+            if now &- configReadNs < configRefreshNs { return cachedConfig }
+            configReadNs = now
+        } else if configRefreshNs != 0 {
+            configReadNs = now()
+        }
+        var key: UInt32 = 0
+        var value = xdpfwd_config()
+        if cxdp_map_lookup(configFD, &key, &value) != 0 { value = xdpfwd_config() }
+        cachedConfig = value
+        configValid = true
+        return value
+    }
+
+    public mutating func lookupFlow(_ key: xdpfwd_flow_key, _ value: inout xdpfwd_flow) -> Bool {
+        var key = key
+        return cxdp_map_lookup(flowsFD, &key, &value) == 0
+    }
+
+    public mutating func updateFlow(_ key: xdpfwd_flow_key, _ value: xdpfwd_flow, flags: UInt64) -> Int32 {
+        var key = key, value = value
+        return cxdp_map_update(flowsFD, &key, &value, flags)
+    }
+
+    public mutating func deleteFlow(_ key: xdpfwd_flow_key) {
+        var key = key
+        _ = cxdp_map_delete(flowsFD, &key)
+    }
+
+    public mutating func lookupRule(_ key: xdpfwd_rule_key, _ value: inout xdpfwd_rule) -> Bool {
+        var key = key
+        return cxdp_map_lookup(rulesFD, &key, &value) == 0
+    }
+
+    public mutating func lookupIface(_ ifindex: UInt32, _ value: inout xdpfwd_iface) -> Bool {
+        var key = ifindex
+        return cxdp_map_lookup(ifacesFD, &key, &value) == 0
+    }
+
+    public mutating func fibLookup(_ query: inout xdpfwd_fib_query) {
+        let size = UInt32(MemoryLayout<xdpfwd_fib_query>.size)
+        var input = query
+        var outLength = size, retval: UInt32 = 0, duration: UInt32 = 0
+        let result = cxdp_test_run_xdp(fibFD, &input, size, &query, &outLength, 0, 1, &retval, &duration)
+        // The program cannot fail on a whole query; a failed run routes nowhere.
+        if result != 0 || outLength != size || retval != 2 { query.rc = -Int32(EINVAL) }
+    }
+
+    public mutating func egressAttached(_ ifindex: UInt32) -> Bool {
+        egressInterfaces.contains(ifindex)
+    }
+
+    public mutating func count(_ stat: xdpfwd_stat) {
+        globalCounters[Int(stat.rawValue)] &+= 1
+    }
+
+    public mutating func countRule(_ ruleID: UInt32, reply: Bool, bytes: UInt64) {
+        // An id out of range broke the control plane's contract: skip, as the C does.
+        guard ruleID < XDPFWD_MAX_RULES else { return }
+        let slot = ruleCounters + Int(ruleID)
+        if reply {
+            slot.pointee.reply_packets &+= 1
+            slot.pointee.reply_bytes &+= bytes
+        } else {
+            slot.pointee.fwd_packets &+= 1
+            slot.pointee.fwd_bytes &+= bytes
+        }
+    }
+}

@@ -1,0 +1,92 @@
+import CXDP
+
+/// bpf/nexthop.h: the FIB lookup (the kernel's, via xdpfwd_fib), the next
+/// hop cached in the flow entry, and the egress decision.
+enum NextHop {
+    static let refreshNs: UInt64 = 1_000_000_000  // XDPFWD_NH_REFRESH_NS
+
+    @inline(__always)
+    static func lookup<S: DataPlaneState>(_ packet: PacketInfo, ingress: UInt32, src: UInt32, dst: UInt32,
+                                          sport: UInt16, dport: UInt16, state: inout S) -> xdpfwd_fib_query {
+        var query = xdpfwd_fib_query()
+        query.tos = packet.frame.u8(packet.ip + 1)
+        query.proto = packet.proto
+        query.sport = sport
+        query.dport = dport
+        query.tot_len = packet.frame.be16(packet.ip + 2)
+        query.src = src
+        query.dst = dst
+        query.ifindex = ingress
+        state.fibLookup(&query)
+        return query
+    }
+
+    @inline(__always)
+    static func usable(_ rc: Int32) -> Bool {
+        rc == Int32(CXDP_FIB_LKUP_RET_SUCCESS) || rc == Int32(CXDP_FIB_LKUP_RET_NO_NEIGH)
+    }
+
+    /// The verdict for an unusable lookup; the packet is still untouched.
+    static func fail<S: DataPlaneState>(_ rc: Int32, state: inout S) -> Verdict {
+        switch rc {
+        case Int32(CXDP_FIB_LKUP_RET_FWD_DISABLED):
+            state.count(XDPFWD_STAT_PASS_FWD_DISABLED)
+            return .pass
+        case Int32(CXDP_FIB_LKUP_RET_FRAG_NEEDED):
+            state.count(XDPFWD_STAT_DROP_MTU)
+            return .drop
+        default:
+            state.count(XDPFWD_STAT_PASS_NO_ROUTE)
+            return .pass
+        }
+    }
+
+    @inline(__always)
+    static func store(_ flow: inout xdpfwd_flow, _ query: xdpfwd_fib_query, now: UInt64) {
+        flow.nh_ifindex = query.ifindex
+        if query.rc == Int32(CXDP_FIB_LKUP_RET_SUCCESS) {
+            flow.nh_dmac = query.dmac
+            flow.nh_smac = query.smac
+            flow.nh_valid = 1
+        } else {
+            flow.nh_valid = 0
+        }
+        flow.nh_refreshed_ns = now
+    }
+
+    /// nh_refresh: nil to continue, else the verdict for an untranslated packet.
+    @inline(__always)
+    static func refresh<S: DataPlaneState>(_ packet: PacketInfo, _ flow: inout xdpfwd_flow, ingress: UInt32,
+                                           now: UInt64, state: inout S) -> Verdict? {
+        if flow.nh_valid != 0 && Int64(bitPattern: now &- flow.nh_refreshed_ns) <= Int64(refreshNs) { return nil }
+        let query = lookup(packet, ingress: ingress, src: flow.new_saddr, dst: flow.new_daddr,
+                           sport: flow.new_sport, dport: flow.new_dport, state: &state)
+        guard usable(query.rc) else { return fail(query.rc, state: &state) }
+        store(&flow, query, now: now)
+        return nil
+    }
+
+    /// nh_egress: out of the ingress interface, out of an attached one, or
+    /// through the kernel (slow path; FastPath never lacks "metadata room").
+    @inline(__always)
+    static func egress<S: DataPlaneState>(_ frame: Frame, _ flow: xdpfwd_flow, ingress: UInt32, state: inout S) -> Verdict {
+        if flow.nh_valid != 0 {
+            if flow.nh_ifindex == ingress {
+                writeEthernet(frame, flow)
+                return Verdict(.tx, ingress)
+            }
+            if state.egressAttached(flow.nh_ifindex) {
+                writeEthernet(frame, flow)
+                return Verdict(.redirect, flow.nh_ifindex)
+            }
+        }
+        state.count(XDPFWD_STAT_PASS_SLOWPATH)
+        return Verdict(.slowpath, flow.nh_ifindex)
+    }
+
+    @inline(__always)
+    static func writeEthernet(_ frame: Frame, _ flow: xdpfwd_flow) {
+        frame.setMAC(0, flow.nh_dmac)
+        frame.setMAC(6, flow.nh_smac)
+    }
+}

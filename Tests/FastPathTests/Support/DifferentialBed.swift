@@ -1,0 +1,176 @@
+import CXDP
+import FastPath
+import Glibc
+import Packets
+import RuleModel
+import Testing
+import XDPLoader
+
+/// Two data planes side by side in one TestRunBed namespace: A is the BPF
+/// program (BPF_PROG_TEST_RUN on the bed's private maps), B is FastPath's
+/// packet function on a second private set of maps. Both get the same
+/// rules, config and interfaces; each frame goes through both, and
+/// `feed` asserts identical verdicts, output bytes and counters (and,
+/// every `flowCheckEvery` frames, identical conntrack tables).
+///
+/// The one random choice, the SNAT port's probe start, is made
+/// deterministic by feeding FastPath the BPF program's outcome: after A
+/// runs, the forward entry for the frame's tuple names the port A claimed;
+/// with A's and B's tables identical, starting B's probe at that port
+/// claims the same port (and when A created no flow, the start does not
+/// matter: exhaustion cases use ranges of at most XDPFWD_PORT_PROBES ports,
+/// which every start probes completely).
+final class DifferentialBed {
+    let bed: TestRunBed
+    let fastPath: Datapath
+    var state: MapState
+    let publisher: CounterPublisher
+    var frames = 0
+    var flowCheckEvery = 50
+    var verdicts: [String: Int] = [:]
+
+    private static let counter = Counter()
+
+    init() throws {
+        bed = try TestRunBed(namespaceName: "xfp-\(getpid())-\(Self.counter.next())")
+        (fastPath, _) = try Datapath.load()
+        for (ifindex, record) in try bed.maps.ifaces.entries() {
+            try fastPath.maps.ifaces.update(ifindex, record)
+        }
+        state = MapState(maps: fastPath.maps, fibProgram: fastPath.fibProgram,
+                         egressInterfaces: [bed.inIndex, bed.outIndex])
+        publisher = CounterPublisher(statsFD: fastPath.maps.fpStats.fd.raw, ruleStatsFD: fastPath.maps.fpRuleStats.fd.raw,
+                                     keepAlive: [fastPath.maps.fpStats.fd, fastPath.maps.fpRuleStats.fd],
+                                     workers: [state.counters])
+    }
+
+    var inIndex: UInt32 { bed.inIndex }
+    var outIndex: UInt32 { bed.outIndex }
+
+    func addRule(_ proto: String, _ listen: String, _ backend: String, snat: String = "auto") throws {
+        let rule = try ForwardingRule.parse(protocol: proto, listen: listen, backend: backend, snat: snat)
+        let a = try RuleTable(maps: bed.maps).add(rule).0
+        let b = try RuleTable(maps: fastPath.maps).add(rule).0
+        #expect(a.id == b.id)
+    }
+
+    func deleteRule(_ proto: String, _ listen: String) throws {
+        let key = RuleKey(protocol: try TransportProtocol(parsing: proto), listen: try Endpoint(parsing: listen))
+        _ = try RuleTable(maps: bed.maps).delete(key)
+        _ = try RuleTable(maps: fastPath.maps).delete(key)
+    }
+
+    func setConfig(_ update: (inout xdpfwd_config) -> Void) throws {
+        var config = try bed.maps.config.lookup(0) ?? xdpfwd_config()
+        update(&config)
+        try bed.maps.config.update(0, config)
+        try fastPath.maps.config.update(0, config)
+    }
+
+    func addNeighbour(_ address: String, _ mac: String, dev: String = "in0") throws {
+        try bed.namespace.ip(["neigh", "add", address, "lladdr", mac, "dev", dev, "nud", "permanent"])
+    }
+
+    struct Outcome {
+        let verdict: XDPVerdict
+        let output: [UInt8]
+        let fastPath: Verdict
+    }
+
+    /// Runs one frame through both; records an issue on any difference.
+    @discardableResult
+    func feed(_ frame: [UInt8], ingress: UInt32? = nil, _ label: @autoclosure () -> String = "",
+              sourceLocation: SourceLocation = #_sourceLocation) throws -> Outcome {
+        let ingress = ingress ?? bed.inIndex
+        let a = try bed.run(frame, ingress: ingress)
+        state.fixedRandom = try probeStart(for: frame)
+
+        var output = frame
+        let verdict = try bed.namespace.enter {
+            output.withUnsafeMutableBytes { buffer in
+                PacketFunction.run(buffer.baseAddress!, length: buffer.count, ingress: ingress, state: &state)
+            }
+        }
+        frames += 1
+        verdicts[verdict.description.prefix { $0 != "(" }.description, default: 0] += 1
+        let context = "frame \(frames) \(label()): \(Packet.describe(frame))"
+
+        switch verdict.action {
+        case .pass: #expect(a.verdict == .pass && a.output == output, "\(context): XDP \(a.verdict), FastPath pass", sourceLocation: sourceLocation)
+        case .drop: #expect(a.verdict == .drop, "\(context): XDP \(a.verdict), FastPath drop", sourceLocation: sourceLocation)
+        case .tx: #expect(a.verdict == .tx, "\(context): XDP \(a.verdict), FastPath tx", sourceLocation: sourceLocation)
+        case .redirect: #expect(a.verdict == .redirect, "\(context): XDP \(a.verdict), FastPath \(verdict)", sourceLocation: sourceLocation)
+        case .slowpath:
+            var meta = xdpfwd_meta(magic: XDPFWD_META_MAGIC, ifindex: verdict.ifindex)
+            let metaBytes = withUnsafeBytes(of: &meta) { Array($0) }
+            #expect(a.verdict == .pass && a.output == metaBytes + output, "\(context): XDP \(a.verdict) \(a.output.count) bytes, FastPath \(verdict)",
+                    sourceLocation: sourceLocation)
+        }
+        if verdict.action != .pass && verdict.action != .slowpath {
+            #expect(a.output == output, "\(context): bytes differ\n  XDP      \(Packet.describe(a.output))\n  FastPath \(Packet.describe(output))",
+                    sourceLocation: sourceLocation)
+        }
+        try expectSameCounters(context, sourceLocation: sourceLocation)
+        if frames % flowCheckEvery == 0 { try expectSameFlows(context, sourceLocation: sourceLocation) }
+        return Outcome(verdict: a.verdict, output: a.output, fastPath: verdict)
+    }
+
+    /// The random value that makes FastPath's probe start at the port A claimed.
+    private func probeStart(for frame: [UInt8]) throws -> UInt32? {
+        guard let packet = try? Packet.decode(frame), let sport = packet.tcp?.sport ?? packet.udp?.sport,
+              let dport = packet.tcp?.dport ?? packet.udp?.dport else { return 0 }
+        var key = xdpfwd_flow_key()
+        key.saddr = packet.ip.src.value.bigEndian
+        key.daddr = packet.ip.dst.value.bigEndian
+        key.sport = sport.bigEndian
+        key.dport = dport.bigEndian
+        key.proto = packet.ipProtocol
+        guard let entry = try bed.maps.flows.lookup(key), entry.direction == UInt8(XDPFWD_DIR_FORWARD.rawValue) else { return 0 }
+        let config = try bed.maps.config.lookup(0) ?? xdpfwd_config()
+        var low = UInt32(config.snat_port_min != 0 ? config.snat_port_min : UInt16(XDPFWD_DEFAULT_SNAT_PORT_MIN))
+        let high = UInt32(config.snat_port_max != 0 ? config.snat_port_max : UInt16(XDPFWD_DEFAULT_SNAT_PORT_MAX))
+        if low > high { low = UInt32(XDPFWD_DEFAULT_SNAT_PORT_MIN) }
+        let port = UInt32(UInt16(bigEndian: entry.new_sport))
+        return port >= low ? port - low : 0
+    }
+
+    func expectSameCounters(_ context: @autoclosure () -> String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        #expect(publisher.publish() == 0)
+        let a = try CountersReader(maps: bed.maps).snapshot()
+        let b = try CountersReader(maps: fastPath.maps).snapshot()
+        let differing = zip(a.global, b.global).filter { $0.value != $1.value }.map { "\($0.name) XDP \($0.value) FastPath \($1.value)" }
+        #expect(differing.isEmpty, "\(context()): counters differ: \(differing)", sourceLocation: sourceLocation)
+        let ruleDiffs = zip(a.rules, b.rules).filter { $0.forward != $1.forward || $0.reply != $1.reply }.map { "\($0.0.rule.rule): XDP \($0.0.forward)/\($0.0.reply) FastPath \($0.1.forward)/\($0.1.reply)" }
+        #expect(a.rules.count == b.rules.count && ruleDiffs.isEmpty, "\(context()): rule counters differ: \(ruleDiffs)",
+                sourceLocation: sourceLocation)
+    }
+
+    /// Conntrack tables equal, except the timestamps (two clocks read at
+    /// slightly different moments).
+    func expectSameFlows(_ context: @autoclosure () -> String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        func table(_ maps: DatapathMaps) throws -> [[UInt8]: [UInt8]] {
+            var result: [[UInt8]: [UInt8]] = [:]
+            for (key, value) in try maps.flows.entries() {
+                var value = value
+                value.created_ns = 0; value.last_seen_ns = 0; value.nh_refreshed_ns = 0
+                result[withUnsafeBytes(of: key) { Array($0) }] = withUnsafeBytes(of: value) { Array($0) }
+            }
+            return result
+        }
+        let a = try table(bed.maps), b = try table(fastPath.maps)
+        #expect(a.count == b.count, "\(context()): XDP has \(a.count) conntrack entries, FastPath \(b.count)", sourceLocation: sourceLocation)
+        let differing = a.filter { b[$0.key] != $0.value }.count
+        #expect(differing == 0, "\(context()): \(differing) conntrack entries differ", sourceLocation: sourceLocation)
+    }
+
+    final class Counter: @unchecked Sendable {
+        private var value = 0
+        private var lock = pthread_mutex_t()
+        init() { pthread_mutex_init(&lock, nil) }
+        func next() -> Int {
+            pthread_mutex_lock(&lock); defer { pthread_mutex_unlock(&lock) }
+            value += 1
+            return value
+        }
+    }
+}

@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * fastpath.h: the two kernel-side helpers of FastPath, the AF_PACKET
+ * fallback (Sources/FastPath), which forwards in user space from packet
+ * rings with the same maps as the XDP program.
+ *
+ * - fp_fib_query: bpf_fib_lookup on a struct xdpfwd_fib_query, so user
+ *   space routes exactly as nh_fib_lookup does (run via BPF_PROG_TEST_RUN).
+ * - fp_taken: the decision of the TC classifier on FastPath interfaces.
+ *   AF_PACKET taps see a packet before TC ingress; the classifier drops
+ *   the original of every packet FastPath will forward, so the stack does
+ *   not also answer it (with a RST) or route it. It mirrors the XDP
+ *   program's pass decisions up to the FIB lookup.
+ */
+#ifndef XDPFWD_FASTPATH_H
+#define XDPFWD_FASTPATH_H
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "xdpfwd_kern_user.h"
+#include "maps.h"
+#include "parsing.h"
+#include "conntrack.h"
+
+#ifndef AF_INET
+#define AF_INET 2
+#endif
+
+/* Fills q's outputs from a lookup made exactly like nh_fib_lookup's. */
+static __always_inline void fp_fib_query(void *ctx, struct xdpfwd_fib_query *q)
+{
+	struct bpf_fib_lookup fib;
+
+	__builtin_memset(&fib, 0, sizeof(fib));
+	fib.family = AF_INET;
+	fib.tos = q->tos;
+	fib.l4_protocol = q->proto;
+	fib.sport = q->sport;
+	fib.dport = q->dport;
+	fib.tot_len = q->tot_len;
+	fib.ipv4_src = q->src;
+	fib.ipv4_dst = q->dst;
+	fib.ifindex = q->ifindex;
+	q->rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
+	q->ifindex = fib.ifindex;
+	__builtin_memcpy(q->smac, fib.smac, ETH_ALEN);
+	__builtin_memcpy(q->dmac, fib.dmac, ETH_ALEN);
+}
+
+/*
+ * 1 when FastPath will translate (or drop) this packet: IPv4 TCP/UDP with
+ * valid headers, not a fragment, TTL > 1, and a live flow or a rule for
+ * it. Headers are copied with bpf_skb_load_bytes, so non-linear skbs work.
+ */
+static __always_inline int fp_taken(struct __sk_buff *skb)
+{
+	struct xdpfwd_flow_key key = {};
+	struct xdpfwd_rule_key rk = {};
+	struct xdpfwd_config cfg;
+	struct xdpfwd_flow *e;
+	struct iphdr iph;
+	__u32 hlen, tot_len, l4_len, len = skb->len;
+	__u16 ports[2];
+	__be16 proto;
+
+	if (bpf_skb_load_bytes(skb, 12, &proto, sizeof(proto)) || proto != bpf_htons(ETH_P_IP))
+		return 0;
+	if (bpf_skb_load_bytes(skb, ETH_HLEN, &iph, sizeof(iph)))
+		return 0;
+	if (iph.version != 4 || iph.ihl < 5 || ip_is_fragment(&iph) || iph.ttl <= 1)
+		return 0;
+	hlen = iph.ihl * 4;
+	tot_len = bpf_ntohs(iph.tot_len);
+	if (tot_len < hlen || ETH_HLEN + tot_len > len)
+		return 0;
+	l4_len = tot_len - hlen;
+	if (iph.protocol == IPPROTO_TCP) {
+		__u8 doff;
+
+		if (ETH_HLEN + hlen + sizeof(struct tcphdr) > len ||
+		    bpf_skb_load_bytes(skb, ETH_HLEN + hlen + 12, &doff, 1))
+			return 0;
+		if ((doff >> 4) < 5 || (__u32)(doff >> 4) * 4 > l4_len)
+			return 0;
+	} else if (iph.protocol == IPPROTO_UDP) {
+		__u16 ulen;
+
+		if (ETH_HLEN + hlen + sizeof(struct udphdr) > len || l4_len < sizeof(struct udphdr) ||
+		    bpf_skb_load_bytes(skb, ETH_HLEN + hlen + 4, &ulen, 2))
+			return 0;
+		ulen = bpf_ntohs(ulen);
+		if (ulen < sizeof(struct udphdr) || ulen > l4_len)
+			return 0;
+	} else {
+		return 0;
+	}
+	if (bpf_skb_load_bytes(skb, ETH_HLEN + hlen, ports, sizeof(ports)))
+		return 0;
+	key.saddr = iph.saddr;
+	key.daddr = iph.daddr;
+	key.sport = ports[0];
+	key.dport = ports[1];
+	key.proto = iph.protocol;
+	ct_config_load(&cfg);
+	e = bpf_map_lookup_elem(&xdpfwd_flows, &key);
+	if (e && ct_live(&key, e, bpf_ktime_get_coarse_ns(), &cfg))
+		return 1;
+	rk.proto = key.proto;
+	rk.addr = key.daddr;
+	rk.port = key.dport;
+	return bpf_map_lookup_elem(&xdpfwd_rules, &rk) != NULL;
+}
+
+#endif /* XDPFWD_FASTPATH_H */
