@@ -293,6 +293,7 @@ public struct RuleTable {
         try maps.ruleStats.fill(id, xdpfwd_rule_stats())
         // A table left by a rule deleted mid-way must not leak into this one.
         _ = try? maps.maglev.delete(id)
+        try maps.fpRuleStats.update(id, xdpfwd_rule_stats())
         return id
     }
 }
