@@ -1,0 +1,153 @@
+/* afp.c: AF_PACKET ring setup for FastPath; see include/cxdp_afp.h. */
+#define _GNU_SOURCE
+#include "cxdp_afp.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <linux/if_ether.h>
+#include <netinet/in.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+
+/* Records the failed call, closes fd, returns -errno. */
+static int fail(int fd, const char *call, const char **failed_call)
+{
+	int err = errno;
+	if (fd >= 0)
+		close(fd);
+	*failed_call = call;
+	return -err;
+}
+
+static int setopt(int fd, int name, const void *value, socklen_t len)
+{
+	return setsockopt(fd, SOL_PACKET, name, value, len);
+}
+
+int cxdp_afp_rx_open(int ifindex, uint32_t block_size, uint32_t block_nr, uint32_t frame_size,
+                     uint32_t retire_ms, int fanout_id, void **ring, const char **failed_call)
+{
+	int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
+	if (fd < 0)
+		return fail(-1, "socket(AF_PACKET)", failed_call);
+	int version = TPACKET_V3, one = 1;
+	if (setopt(fd, PACKET_VERSION, &version, sizeof(version)))
+		return fail(fd, "setsockopt(PACKET_VERSION)", failed_call);
+	/* Our own transmissions (and the host's) are not input. */
+	if (setopt(fd, PACKET_IGNORE_OUTGOING, &one, sizeof(one)))
+		return fail(fd, "setsockopt(PACKET_IGNORE_OUTGOING)", failed_call);
+	struct tpacket_req3 req;
+	memset(&req, 0, sizeof(req));
+	req.tp_block_size = block_size;
+	req.tp_block_nr = block_nr;
+	req.tp_frame_size = frame_size;
+	req.tp_frame_nr = (block_size / frame_size) * block_nr;
+	req.tp_retire_blk_tov = retire_ms;
+	if (setopt(fd, PACKET_RX_RING, &req, sizeof(req)))
+		return fail(fd, "setsockopt(PACKET_RX_RING)", failed_call);
+	void *map = mmap(NULL, (size_t)block_size * block_nr, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_LOCKED | MAP_POPULATE, fd, 0);
+	if (map == MAP_FAILED)
+		map = mmap(NULL, (size_t)block_size * block_nr, PROT_READ | PROT_WRITE,
+			   MAP_SHARED | MAP_POPULATE, fd, 0);
+	if (map == MAP_FAILED)
+		return fail(fd, "mmap(PACKET_RX_RING)", failed_call);
+	struct sockaddr_ll addr;
+	memset(&addr, 0, sizeof(addr));
+	addr.sll_family = AF_PACKET;
+	addr.sll_protocol = htons(ETH_P_ALL);
+	addr.sll_ifindex = ifindex;
+	if (bind(fd, (struct sockaddr *)&addr, sizeof(addr))) {
+		munmap(map, (size_t)block_size * block_nr);
+		return fail(fd, "bind(AF_PACKET)", failed_call);
+	}
+	if (fanout_id >= 0) {
+		int fanout = (fanout_id & 0xffff) | (PACKET_FANOUT_HASH << 16);
+		if (setopt(fd, PACKET_FANOUT, &fanout, sizeof(fanout))) {
+			munmap(map, (size_t)block_size * block_nr);
+			return fail(fd, "setsockopt(PACKET_FANOUT)", failed_call);
+		}
+	}
+	*ring = map;
+	return fd;
+}
+
+int cxdp_afp_tx_open(int ifindex, uint32_t block_size, uint32_t block_nr, uint32_t frame_size,
+                     int qdisc_bypass, void **ring, const char **failed_call)
+{
+	int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return fail(-1, "socket(AF_PACKET)", failed_call);
+	int version = TPACKET_V2;
+	if (setopt(fd, PACKET_VERSION, &version, sizeof(version)))
+		return fail(fd, "setsockopt(PACKET_VERSION)", failed_call);
+	if (qdisc_bypass && setopt(fd, PACKET_QDISC_BYPASS, &qdisc_bypass, sizeof(qdisc_bypass)))
+		return fail(fd, "setsockopt(PACKET_QDISC_BYPASS)", failed_call);
+	struct tpacket_req req;
+	memset(&req, 0, sizeof(req));
+	req.tp_block_size = block_size;
+	req.tp_block_nr = block_nr;
+	req.tp_frame_size = frame_size;
+	req.tp_frame_nr = (block_size / frame_size) * block_nr;
+	if (setopt(fd, PACKET_TX_RING, &req, sizeof(req)))
+		return fail(fd, "setsockopt(PACKET_TX_RING)", failed_call);
+	void *map = mmap(NULL, (size_t)block_size * block_nr, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_POPULATE, fd, 0);
+	if (map == MAP_FAILED)
+		return fail(fd, "mmap(PACKET_TX_RING)", failed_call);
+	struct sockaddr_ll addr;
+	memset(&addr, 0, sizeof(addr));
+	addr.sll_family = AF_PACKET;
+	addr.sll_protocol = 0;
+	addr.sll_ifindex = ifindex;
+	if (bind(fd, (struct sockaddr *)&addr, sizeof(addr))) {
+		munmap(map, (size_t)block_size * block_nr);
+		return fail(fd, "bind(AF_PACKET)", failed_call);
+	}
+	*ring = map;
+	return fd;
+}
+
+void cxdp_afp_close(int fd, void *ring, size_t ring_len)
+{
+	if (ring)
+		munmap(ring, ring_len);
+	if (fd >= 0)
+		close(fd);
+}
+
+int cxdp_afp_tx_kick(int fd)
+{
+	for (;;) {
+		if (send(fd, NULL, 0, MSG_DONTWAIT) >= 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		/* EAGAIN/ENOBUFS: the device queue is full; frames stay queued. */
+		return -errno;
+	}
+}
+
+int cxdp_raw_ipv4_open(const char **failed_call)
+{
+	int fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+	if (fd < 0)
+		return fail(-1, "socket(AF_INET, SOCK_RAW)", failed_call);
+	return fd;
+}
+
+int cxdp_raw_ipv4_send(int fd, const void *ip_packet, size_t len, uint32_t daddr_be)
+{
+	struct sockaddr_in to;
+	memset(&to, 0, sizeof(to));
+	to.sin_family = AF_INET;
+	to.sin_addr.s_addr = daddr_be;
+	for (;;) {
+		if (sendto(fd, ip_packet, len, MSG_DONTWAIT, (struct sockaddr *)&to, sizeof(to)) >= 0)
+			return 0;
+		if (errno != EINTR)
+			return -errno;
+	}
+}

@@ -1,0 +1,102 @@
+/*
+ * cxdp_afp.h: AF_PACKET rings for FastPath. Setup (socket options, mmap)
+ * lives in afp.c behind one convention (fd or -errno, the failed call's
+ * name in *failed_call); the per-packet accessors are static inline, so
+ * Swift's optimiser inlines them into the hot loop. They hide the
+ * tpacket_block_desc union and the memory barriers the ring protocol needs.
+ */
+#ifndef CXDP_AFP_H
+#define CXDP_AFP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/if_packet.h>
+
+/* RX: a TPACKET_V3 ring bound to ifindex (all protocols, incoming only),
+ * in PACKET_FANOUT_HASH group fanout_id when fanout_id >= 0. */
+int cxdp_afp_rx_open(int ifindex, uint32_t block_size, uint32_t block_nr, uint32_t frame_size,
+                     uint32_t retire_ms, int fanout_id, void **ring, const char **failed_call);
+/* TX: a TPACKET_V2 PACKET_TX_RING bound to ifindex; qdisc_bypass sets
+ * PACKET_QDISC_BYPASS. Receives nothing (protocol 0). */
+int cxdp_afp_tx_open(int ifindex, uint32_t block_size, uint32_t block_nr, uint32_t frame_size,
+                     int qdisc_bypass, void **ring, const char **failed_call);
+/* Closes the socket and unmaps its ring. */
+void cxdp_afp_close(int fd, void *ring, size_t ring_len);
+/* Kicks the TX ring: the kernel sends every SEND_REQUEST frame. 0 or -errno. */
+int cxdp_afp_tx_kick(int fd);
+/* Raw IPv4 socket (IP_HDRINCL) for the slow path; sends one IPv4 packet. */
+int cxdp_raw_ipv4_open(const char **failed_call);
+int cxdp_raw_ipv4_send(int fd, const void *ip_packet, size_t len, uint32_t daddr_be);
+
+/* ---- RX ring, per block and per packet ----------------------------- */
+
+static inline struct tpacket_block_desc *cxdp_afp_block(void *ring, uint32_t block_size, uint32_t index)
+{
+	return (struct tpacket_block_desc *)((uint8_t *)ring + (size_t)block_size * index);
+}
+
+/* The block belongs to user space (acquire: its packets are visible). */
+static inline int cxdp_afp_block_ready(struct tpacket_block_desc *b)
+{
+	return (__atomic_load_n(&b->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) != 0;
+}
+
+static inline uint32_t cxdp_afp_block_packets(const struct tpacket_block_desc *b)
+{
+	return b->hdr.bh1.num_pkts;
+}
+
+static inline struct tpacket3_hdr *cxdp_afp_block_first(struct tpacket_block_desc *b)
+{
+	return (struct tpacket3_hdr *)((uint8_t *)b + b->hdr.bh1.offset_to_first_pkt);
+}
+
+/* Hands the block back to the kernel (release: our writes are done). */
+static inline void cxdp_afp_block_release(struct tpacket_block_desc *b)
+{
+	__atomic_store_n(&b->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+}
+
+static inline struct tpacket3_hdr *cxdp_afp_next(struct tpacket3_hdr *p)
+{
+	return (struct tpacket3_hdr *)((uint8_t *)p + p->tp_next_offset);
+}
+
+static inline uint8_t *cxdp_afp_data(struct tpacket3_hdr *p) { return (uint8_t *)p + p->tp_mac; }
+static inline uint32_t cxdp_afp_snaplen(const struct tpacket3_hdr *p) { return p->tp_snaplen; }
+static inline uint32_t cxdp_afp_len(const struct tpacket3_hdr *p) { return p->tp_len; }
+static inline uint32_t cxdp_afp_status(const struct tpacket3_hdr *p) { return p->tp_status; }
+
+/* ---- TX ring, per frame ------------------------------------------------ */
+
+static inline struct tpacket2_hdr *cxdp_afp_tx_frame(void *ring, uint32_t frame_size, uint32_t index)
+{
+	return (struct tpacket2_hdr *)((uint8_t *)ring + (size_t)frame_size * index);
+}
+
+/* The frame is free for a new packet (the kernel sent the last one). */
+static inline int cxdp_afp_tx_available(struct tpacket2_hdr *f)
+{
+	uint32_t s = __atomic_load_n(&f->tp_status, __ATOMIC_ACQUIRE);
+	return s == TP_STATUS_AVAILABLE || (s & TP_STATUS_WRONG_FORMAT);
+}
+
+/* Where a frame's packet bytes go (TPACKET_V2 without PACKET_TX_HAS_OFF). */
+static inline uint8_t *cxdp_afp_tx_data(struct tpacket2_hdr *f)
+{
+	return (uint8_t *)f + TPACKET2_HDRLEN - sizeof(struct sockaddr_ll);
+}
+
+static inline uint32_t cxdp_afp_tx_capacity(uint32_t frame_size)
+{
+	return frame_size - (TPACKET2_HDRLEN - sizeof(struct sockaddr_ll));
+}
+
+/* Queues the frame: the next kick sends it. */
+static inline void cxdp_afp_tx_submit(struct tpacket2_hdr *f, uint32_t len)
+{
+	f->tp_len = len;
+	__atomic_store_n(&f->tp_status, TP_STATUS_SEND_REQUEST, __ATOMIC_RELEASE);
+}
+
+#endif /* CXDP_AFP_H */

@@ -1,0 +1,108 @@
+import CXDP
+import Glibc
+
+/// A failed call of FastPath's: which call, on what, and errno.
+public struct FastPathError: Error, CustomStringConvertible, Sendable {
+    public let call: String
+    public let target: String
+    public let errno: Int32
+
+    public init(_ call: String, _ target: String, errno: Int32) {
+        self.call = call
+        self.target = target
+        self.errno = errno
+    }
+
+    public var description: String {
+        var text = "\(call)(\(target)) failed: \(String(cString: strerror(errno))) (errno \(errno))"
+        if errno == EPERM || errno == EACCES { text += "; xdpfwd needs root (CAP_NET_RAW, CAP_NET_ADMIN)" }
+        return text
+    }
+}
+
+/// A TPACKET_V3 RX ring: its socket and mapping, closed exactly once.
+/// The worker walks blocks in order; `current` is the next block to read.
+final class RXRing {
+    let fd: Int32
+    let ring: UnsafeMutableRawPointer
+    let ifindex: UInt32
+    let blockSize: UInt32
+    let blockCount: UInt32
+    var current: UInt32 = 0
+
+    init(ifindex: UInt32, name: String, geometry: RingGeometry, fanoutID: Int32) throws {
+        var ring: UnsafeMutableRawPointer? = nil
+        var failed: UnsafePointer<CChar>? = nil
+        let fd = cxdp_afp_rx_open(Int32(ifindex), geometry.blockSize, geometry.blockCount, geometry.frameSize,
+                                  geometry.retireMs, fanoutID, &ring, &failed)
+        if fd < 0 { throw FastPathError(failed.map { String(cString: $0) } ?? "AF_PACKET RX setup", name, errno: -fd) }
+        self.fd = fd
+        self.ring = ring!
+        self.ifindex = ifindex
+        blockSize = geometry.blockSize
+        blockCount = geometry.blockCount
+    }
+
+    deinit { cxdp_afp_close(fd, ring, Int(blockSize) * Int(blockCount)) }
+}
+
+/// A TPACKET_V2 TX ring: frames are filled in order and sent by one kick
+/// per batch. `pending` counts frames queued since the last kick.
+final class TXRing {
+    let fd: Int32
+    let ring: UnsafeMutableRawPointer
+    let ifindex: UInt32
+    let frameSize: UInt32
+    let frameCount: UInt32
+    let capacity: Int
+    let ringBytes: Int
+    var next: UInt32 = 0
+    var pending = 0
+    /// Frames that found the ring full (the device could not keep up).
+    var overruns: UInt64 = 0
+
+    init(ifindex: UInt32, name: String, geometry: RingGeometry, qdiscBypass: Bool) throws {
+        var ring: UnsafeMutableRawPointer? = nil
+        var failed: UnsafePointer<CChar>? = nil
+        let fd = cxdp_afp_tx_open(Int32(ifindex), geometry.txBlockSize, geometry.txBlockCount, geometry.txFrameSize,
+                                  qdiscBypass ? 1 : 0, &ring, &failed)
+        if fd < 0 { throw FastPathError(failed.map { String(cString: $0) } ?? "AF_PACKET TX setup", name, errno: -fd) }
+        self.fd = fd
+        self.ring = ring!
+        self.ifindex = ifindex
+        frameSize = geometry.txFrameSize
+        frameCount = geometry.txFrames
+        capacity = Int(cxdp_afp_tx_capacity(geometry.txFrameSize))
+        ringBytes = Int(geometry.txBlockSize) * Int(geometry.txBlockCount)
+    }
+
+    /// Copies a frame into the next free slot; false when the ring is full
+    /// even after a kick.
+    @inline(__always)
+    func enqueue(_ data: UnsafeRawPointer, _ length: Int) -> Bool {
+        guard length <= capacity else { return false }
+        var slot = cxdp_afp_tx_frame(ring, frameSize, next)!
+        if cxdp_afp_tx_available(slot) == 0 {
+            kick()
+            slot = cxdp_afp_tx_frame(ring, frameSize, next)!
+            if cxdp_afp_tx_available(slot) == 0 {
+                overruns &+= 1
+                return false
+            }
+        }
+        UnsafeMutableRawPointer(cxdp_afp_tx_data(slot)!).copyMemory(from: data, byteCount: length)
+        cxdp_afp_tx_submit(slot, UInt32(length))
+        next = next + 1 == frameCount ? 0 : next + 1
+        pending += 1
+        return true
+    }
+
+    @inline(__always)
+    func kick() {
+        guard pending > 0 else { return }
+        _ = cxdp_afp_tx_kick(fd)
+        pending = 0
+    }
+
+    deinit { cxdp_afp_close(fd, ring, ringBytes) }
+}

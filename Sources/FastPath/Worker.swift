@@ -1,0 +1,112 @@
+import CXDP
+import Glibc
+
+/// One forwarding thread, pinned to its CPU: it owns an RX ring on every
+/// FastPath interface (each in that interface's PACKET_FANOUT_HASH group, so
+/// a flow direction always reaches the same worker), a TX ring on every
+/// interface, a raw socket for the slow path and its own counters. Nothing
+/// is shared with other workers except the BPF maps, so the packet loop
+/// takes no lock and allocates nothing: frames are rewritten in place in
+/// the RX block and copied once into a TX slot.
+final class Worker {
+    let cpu: Int
+    let rx: [RXRing]
+    let tx: [TXRing]
+    let txIndexes: [UInt32]
+    let rawFD: Int32
+    var state: MapState
+    let stop: UnsafeMutablePointer<Int32>
+    /// Frames handled, for the forwarder's liveness line.
+    private(set) var frames: UInt64 = 0
+
+    init(cpu: Int, rx: [RXRing], tx: [TXRing], state: MapState, stop: UnsafeMutablePointer<Int32>) throws {
+        self.cpu = cpu
+        self.rx = rx
+        self.tx = tx
+        txIndexes = tx.map(\.ifindex)
+        self.state = state
+        self.stop = stop
+        var failed: UnsafePointer<CChar>? = nil
+        let fd = cxdp_raw_ipv4_open(&failed)
+        if fd < 0 { throw FastPathError(failed.map { String(cString: $0) } ?? "socket", "slow path", errno: -fd) }
+        rawFD = fd
+    }
+
+    deinit { close(rawFD) }
+
+    /// The thread body: drain every ring, kick the TX rings, sleep in poll
+    /// when there was nothing to do.
+    func run() {
+        _ = cxdp_pin_thread(Int32(cpu))
+        var fds = rx.map { pollfd(fd: $0.fd, events: Int16(POLLIN | POLLERR), revents: 0) }
+        var state = self.state
+        while stop.pointee == 0 {
+            var worked = false
+            for ring in rx where drain(ring, &state) { worked = true }
+            for ring in tx { ring.kick() }
+            if !worked { _ = poll(&fds, nfds_t(fds.count), 100) }
+        }
+        self.state = state
+    }
+
+    /// Every ready block of one RX ring; true if there was one.
+    @inline(__always)
+    private func drain(_ ring: RXRing, _ state: inout MapState) -> Bool {
+        var any = false
+        while true {
+            let block = cxdp_afp_block(ring.ring, ring.blockSize, ring.current)!
+            guard cxdp_afp_block_ready(block) != 0 else { break }
+            any = true
+            var packet = cxdp_afp_block_first(block)!
+            let count = cxdp_afp_block_packets(block)
+            var index: UInt32 = 0
+            while index < count {
+                let length = cxdp_afp_snaplen(packet)
+                // A truncated capture cannot be forwarded whole (ring frames
+                // smaller than the packet): the kernel keeps it.
+                if length == cxdp_afp_len(packet) {
+                    handle(UnsafeMutableRawPointer(cxdp_afp_data(packet)!), Int(length), ingress: ring.ifindex, &state)
+                }
+                packet = cxdp_afp_next(packet)!
+                index &+= 1
+            }
+            frames &+= UInt64(count)
+            cxdp_afp_block_release(block)
+            ring.current = ring.current &+ 1 == ring.blockCount ? 0 : ring.current &+ 1
+        }
+        return any
+    }
+
+    @inline(__always)
+    private func handle(_ data: UnsafeMutableRawPointer, _ length: Int, ingress: UInt32, _ state: inout MapState) {
+        let verdict = PacketFunction.run(data, length: length, ingress: ingress, state: &state)
+        switch verdict.action {
+        case .tx:
+            transmit(data, length, on: ingress)
+        case .redirect:
+            transmit(data, length, on: verdict.ifindex)
+        case .slowpath:
+            // The kernel routes the translated IPv4 packet and resolves the
+            // neighbour (the XDP path's TC bpf_redirect_neigh).
+            let ip = data + 14
+            let totalLength = Int(UInt16(bigEndian: ip.loadUnaligned(fromByteOffset: 2, as: UInt16.self)))
+            _ = cxdp_raw_ipv4_send(rawFD, ip, totalLength, ip.loadUnaligned(fromByteOffset: 16, as: UInt32.self))
+        case .pass, .drop:
+            // pass: the stack has its own copy (the TC classifier let it
+            // through); drop: nothing to do.
+            break
+        }
+    }
+
+    @inline(__always)
+    private func transmit(_ data: UnsafeMutableRawPointer, _ length: Int, on ifindex: UInt32) {
+        var index = 0
+        while index < txIndexes.count {
+            if txIndexes[index] == ifindex {
+                _ = tx[index].enqueue(data, length)
+                return
+            }
+            index += 1
+        }
+    }
+}
