@@ -45,7 +45,7 @@ let package = Package(
         .executableTarget(
             name: "xdpfwd",
             dependencies: [
-                "XDPLoader", "RuleModel", "Benchmarks", "Packets",
+                "XDPLoader", "RuleModel", "Benchmarks", "Packets", "FastPath", "CXDP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -83,6 +83,7 @@ if step build 30m swift build "${SWIFT_ARGS[@]}"; then
     step "swift test" 40m swift test "${SWIFT_ARGS[@]}"
     bin="$(swift build "${SWIFT_ARGS[@]}" --show-bin-path)/xdpfwd"
     step e2e 10m scripts/e2e.sh --xdpfwd "$bin"
+    step "e2e afpacket" 10m scripts/e2e.sh --xdpfwd "$bin" --mode afpacket
     step "e2e vlan" 5m scripts/e2e-vlan.sh --xdpfwd "$bin"
     step "bench e2e" 10m scripts/bench-e2e.sh --xdpfwd "$bin"
 else

@@ -10,6 +10,9 @@
 #include <netinet/in.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <spawn.h>
+
+_Static_assert(CXDP_POSIX_SPAWN_SETSID == POSIX_SPAWN_SETSID, "spawn flag");
 
 /* Records the failed call, closes fd, returns -errno. */
 static int fail(int fd, const char *call, const char **failed_call)

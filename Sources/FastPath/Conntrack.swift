@@ -33,6 +33,12 @@ enum Conntrack {
         Int64(bitPattern: now &- entry.last_seen_ns) <= Int64(bitPattern: timeoutNs(config, entry.state))
     }
 
+    /// ct_recent: seen within XDPFWD_TOUCH_NS, so fresh under any timeout.
+    @inline(__always)
+    static func recent(_ entry: xdpfwd_flow, now: UInt64) -> Bool {
+        Int64(bitPattern: now &- entry.last_seen_ns) <= Int64(bitPattern: XDPFWD_TOUCH_NS)
+    }
+
     @inline(__always)
     static func twinKey(_ entry: xdpfwd_flow, proto: UInt8) -> xdpfwd_flow_key {
         var key = xdpfwd_flow_key()

@@ -3,8 +3,6 @@ import Glibc
 
 /// xdpfwd_established, xdpfwd_new_flow and xdpfwd_send of bpf/xdpfwd.bpf.c.
 enum Forwarding {
-    static let touchNs: UInt64 = 1_000_000_000  // XDPFWD_TOUCH_NS
-
     @inline(__always)
     static func send<S: DataPlaneState>(_ packet: PacketInfo, _ flow: xdpfwd_flow, ingress: UInt32, state: inout S) -> Verdict {
         NAT.rewrite(packet, flow)
@@ -26,7 +24,7 @@ enum Forwarding {
             state.count(XDPFWD_STAT_PASS_TTL)
             return .pass
         }
-        if Int64(bitPattern: now &- entry.last_seen_ns) > Int64(touchNs) {
+        if !Conntrack.recent(entry, now: now) {
             entry.last_seen_ns = now
             dirty = true
         }

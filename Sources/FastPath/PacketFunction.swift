@@ -5,11 +5,11 @@ import CXDP
 /// (the differential tests hold the two to identical verdicts, bytes,
 /// counters and conntrack entries), so read the C for the reasons.
 public enum PacketFunction {
-    /// xdpfwd_xdp: count, process, count the verdict.
+    /// xdpfwd_xdp: process, count the verdict (rx is their sum, derived by
+    /// the counters reader).
     @inline(__always)
     public static func run<S: DataPlaneState>(_ base: UnsafeMutableRawPointer, length: Int, ingress: UInt32,
                                               state: inout S) -> Verdict {
-        state.count(XDPFWD_STAT_RX)
         let verdict = process(Frame(base: base, length: length), ingress: ingress, state: &state)
         switch verdict.action {
         case .pass, .slowpath: state.count(XDPFWD_STAT_VERDICT_PASS)
@@ -66,13 +66,17 @@ public enum PacketFunction {
         key.proto = proto
 
         let now = state.now()
-        let config = state.config()
         var entry = xdpfwd_flow()
         let found = state.lookupFlow(key, &entry)
-        if found && Conntrack.live(key, entry, now: now, config: config, state: &state) {
-            return Forwarding.established(packet, key: key, entry: &entry, ingress: ingress, now: now, state: &state)
+        // Touched within XDPFWD_TOUCH_NS: live whatever its state; only
+        // older entries and misses need the config and the timeouts.
+        if !found || !Conntrack.recent(entry, now: now) {
+            let config = state.config()
+            if !found || !Conntrack.live(key, entry, now: now, config: config, state: &state) {
+                return Forwarding.newFlow(packet, key: key, expired: found, ingress: ingress, now: now, config: config, state: &state)
+            }
         }
-        return Forwarding.newFlow(packet, key: key, expired: found, ingress: ingress, now: now, config: config, state: &state)
+        return Forwarding.established(packet, key: key, entry: &entry, ingress: ingress, now: now, state: &state)
     }
 
     @inline(__always)

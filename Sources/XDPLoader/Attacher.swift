@@ -39,7 +39,7 @@ public struct Attacher {
             undo.push { if (try? datapath.maps.ifaces.keys().isEmpty) ?? false { try? Datapath.unpinAll(layout) } }
         }
         do {
-            for interface in interfaces { try checkNotAttached(interface) }
+            for interface in interfaces { try checkNotAttached(interface, datapath: datapath) }
             var results: [AttachedInterface] = []
             // Runs last on undo, once these interfaces are out of the maps.
             undo.push { try? VLANTable.sync(datapath.maps) }
@@ -57,7 +57,10 @@ public struct Attacher {
         }
     }
 
-    private func checkNotAttached(_ interface: Interface) throws {
+    private func checkNotAttached(_ interface: Interface, datapath: Datapath) throws {
+        if let record = try datapath.maps.ifaces.lookup(interface.ifindex), UInt32(record.mode) == XDPFWD_MODE_AFPACKET.rawValue {
+            throw XDPFwdError.state("\(interface.name) is already attached to xdpfwd in afpacket mode (xdpfwd detach \(interface.name) first)")
+        }
         if layout.exists(layout.xdpLink(ifindex: interface.ifindex)) {
             throw XDPFwdError.state("\(interface.name) is already attached to xdpfwd (xdpfwd detach \(interface.name) first)")
         }

@@ -6,6 +6,11 @@ public struct Interface: Sendable, Hashable {
     public let name: String
     public let ifindex: UInt32
 
+    public init(name: String, ifindex: UInt32) {
+        self.name = name
+        self.ifindex = ifindex
+    }
+
     /// Resolves a name; a clear error if it is malformed or absent.
     public static func named(_ name: String) throws -> Interface {
         guard !name.isEmpty, name.utf8.count < Int(IFNAMSIZ), !name.contains("/"),

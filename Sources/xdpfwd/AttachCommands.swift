@@ -1,4 +1,6 @@
 import ArgumentParser
+import CXDP
+import FastPath
 import RuleModel
 import XDPLoader
 
@@ -12,10 +14,59 @@ struct Attach: ParsableCommand {
 
     @OptionGroup var common: CommonOptions
     @Argument(help: "Interfaces to attach to.") var interfaces: [String] = []
-    @Option(help: "XDP mode: auto (native, else generic), native or generic.") var mode: AttachMode = .auto
+    @Option(help: "auto (native XDP, else AF_PACKET), native, generic (skb XDP) or afpacket (FastPath rings).")
+    var mode: CLIAttachMode = .auto
+    @Flag(help: "afpacket: run the forwarder in this process (for supervisors) instead of in the background.")
+    var foreground = false
+    @OptionGroup(title: "AF_PACKET options") var afpacket: AFPacketOptions
+
+    func validate() throws {
+        if foreground && mode != .afpacket { throw ValidationError("--foreground needs --mode afpacket") }
+    }
 
     func run() throws {
-        let attached = try Attacher(layout: common.layout()).attach(interfaces, mode: mode)
+        let layout = try common.layout()
+        switch mode {
+        case .native: printXDP(try Attacher(layout: layout).attach(interfaces, mode: .native))
+        case .generic: printXDP(try Attacher(layout: layout).attach(interfaces, mode: .generic))
+        case .afpacket: try attachAFPacket(interfaces, layout: layout, reason: nil)
+        case .auto:
+            // Native XDP where the driver has it; AF_PACKET elsewhere.
+            let options = try afpacket.forwarderOptions()
+            _ = options
+            var fallback: [(String, String)] = []
+            for name in interfaces {
+                do {
+                    printXDP(try Attacher(layout: layout).attach([name], mode: .native))
+                } catch let error as XDPFwdError where error.description.contains("no native XDP support") {
+                    fallback.append((name, "the driver has no native XDP"))
+                }
+            }
+            if !fallback.isEmpty {
+                try attachAFPacket(fallback.map(\.0), layout: layout, reason: fallback.map(\.1).first)
+            }
+        }
+    }
+
+    private func attachAFPacket(_ names: [String], layout: PinLayout, reason: String?) throws {
+        let options = try afpacket.forwarderOptions()
+        let attacher = AFPacketAttacher(layout: layout)
+        let start: AFPacketAttacher.Start = foreground ? .foreground : .background(executable: selfExecutable())
+        let (attached, pid) = try attacher.attach(names, options: options, start: start)
+        for entry in attached {
+            let address = entry.ipv4NetworkOrder == 0
+                ? "no IPv4 address: auto SNAT cannot use it"
+                : IPv4Address(networkOrder: entry.ipv4NetworkOrder).description
+            let why = reason.map { ", \($0)" } ?? ""
+            printLine("attached \(entry.interface.name) (ifindex \(entry.interface.ifindex), afpacket\(why), \(address))"
+                      + (entry.wasAttached ? " (already attached: forwarder restarted)" : ""))
+            if entry.enabledForwarding { printLine("  enabled net.ipv4.conf.\(entry.interface.name).forwarding (restored on detach)") }
+        }
+        if let pid { printLine("afpacket forwarder running (pid \(pid), workers on CPU \(options.cpus.map(String.init).joined(separator: ",")))") }
+        if foreground { try attacher.runForeground(options: options) { printLine($0) } }
+    }
+
+    private func printXDP(_ attached: [AttachedInterface]) {
         for entry in attached {
             let address = entry.ipv4NetworkOrder == 0
                 ? "no IPv4 address: auto SNAT cannot use it"
@@ -46,10 +97,31 @@ struct Detach: ParsableCommand {
     }
 
     func run() throws {
-        let attacher = try Attacher(layout: common.layout())
-        let names = all ? try attacher.detachAll(purge: purge) : try attacher.detach(interfaces)
+        let layout = try common.layout()
+        let attacher = Attacher(layout: layout)
+        let afpacket = AFPacketAttacher(layout: layout)
+        var names: [String] = []
+        if all {
+            names += try afpacket.detachAll()
+            names += try attacher.detachAll(purge: purge)
+        } else {
+            // Each interface goes to the path it is attached with.
+            let afpacketNames = try interfaces.filter { try Self.isAFPacket($0, layout) }
+            if !afpacketNames.isEmpty { names += try afpacket.detach(afpacketNames, executable: selfExecutable()) }
+            let xdpNames = interfaces.filter { !afpacketNames.contains($0) }
+            if !xdpNames.isEmpty { names += try attacher.detach(xdpNames) }
+        }
         for name in names { printLine("detached \(name)") }
         if all && names.isEmpty { printLine("nothing attached") }
         if purge { printLine("removed pinned state") }
+    }
+}
+
+extension Detach {
+    static func isAFPacket(_ name: String, _ layout: PinLayout) throws -> Bool {
+        let interface = try Interface.named(name)
+        guard layout.exists(layout.xdpProgram) else { return false }
+        let record = try Datapath.openPinned(layout).maps.ifaces.lookup(interface.ifindex)
+        return record.map { UInt32($0.mode) == XDPFWD_MODE_AFPACKET.rawValue } ?? false
     }
 }

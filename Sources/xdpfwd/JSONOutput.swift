@@ -74,6 +74,8 @@ struct StatusJSON: Codable {
     let conntrack_entries: Int
     /// What wildcard rules match: the attached interfaces' addresses as last read.
     let local_addresses: [String]
+    /// The AF_PACKET forwarder's PID when one runs (absent otherwise).
+    let afpacket_forwarder_pid: Int?
 }
 
 func printJSON<T: Encodable>(_ value: T) throws {

@@ -28,6 +28,9 @@ int cxdp_afp_tx_kick(int fd);
 int cxdp_raw_ipv4_open(const char **failed_call);
 int cxdp_raw_ipv4_send(int fd, const void *ip_packet, size_t len, uint32_t daddr_be);
 
+/* glibc's POSIX_SPAWN_SETSID (needs _GNU_SOURCE, which Swift lacks). */
+enum { CXDP_POSIX_SPAWN_SETSID = 0x80 };
+
 /* ---- RX ring, per block and per packet ----------------------------- */
 
 static inline struct tpacket_block_desc *cxdp_afp_block(void *ring, uint32_t block_size, uint32_t index)

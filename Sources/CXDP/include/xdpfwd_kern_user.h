@@ -226,6 +226,7 @@ struct xdpfwd_flow6 {
 enum xdpfwd_attach_mode {
 	XDPFWD_MODE_NATIVE  = 1,
 	XDPFWD_MODE_GENERIC = 2,
+	XDPFWD_MODE_AFPACKET = 3, /* FastPath: AF_PACKET rings in user space */
 };
 
 struct xdpfwd_iface {
