@@ -39,13 +39,6 @@ struct AFPacketOptions: ParsableArguments {
     }
 }
 
-/// This binary, for spawning the background forwarder.
-func selfExecutable() -> String {
-    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-    let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-    return count > 0 ? String(cString: buffer) : CommandLine.arguments[0]
-}
-
 /// The forwarder process itself (spawned by `attach --mode afpacket`, or
 /// run under a supervisor); hidden: users run attach.
 struct Forward: ParsableCommand {

@@ -51,7 +51,7 @@ struct Attach: ParsableCommand {
     private func attachAFPacket(_ names: [String], layout: PinLayout, reason: String?) throws {
         let options = try afpacket.forwarderOptions()
         let attacher = AFPacketAttacher(layout: layout)
-        let start: AFPacketAttacher.Start = foreground ? .foreground : .background(executable: selfExecutable())
+        let start: AFPacketAttacher.Start = foreground ? .foreground : .background(executable: try selfExecutable())
         let (attached, pid) = try attacher.attach(names, options: options, start: start)
         for entry in attached {
             let address = entry.ipv4NetworkOrder == 0
@@ -107,7 +107,7 @@ struct Detach: ParsableCommand {
         } else {
             // Each interface goes to the path it is attached with.
             let afpacketNames = try interfaces.filter { try Self.isAFPacket($0, layout) }
-            if !afpacketNames.isEmpty { names += try afpacket.detach(afpacketNames, executable: selfExecutable()) }
+            if !afpacketNames.isEmpty { names += try afpacket.detach(afpacketNames, executable: try selfExecutable()) }
             let xdpNames = interfaces.filter { !afpacketNames.contains($0) }
             if !xdpNames.isEmpty { names += try attacher.detach(xdpNames) }
         }
