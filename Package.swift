@@ -39,7 +39,7 @@ let package = Package(
         // Its own BPF object (bpf/bench.bpf.c: generator, sink, bare limit).
         .target(
             name: "Benchmarks",
-            dependencies: ["CXDP", "XDPLoader", "RuleModel", "Packets"],
+            dependencies: ["CXDP", "XDPLoader", "RuleModel", "Packets", "FastPath"],
             plugins: ["BPFEmbedPlugin"]
         ),
         .executableTarget(

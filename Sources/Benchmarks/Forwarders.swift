@@ -1,4 +1,5 @@
 import CXDP
+import FastPath
 import Foundation
 import Packets
 import RuleModel
@@ -9,6 +10,7 @@ import XDPLoader
 public struct ForwarderCase: Sendable, Codable {
     public enum Kind: String, Sendable, Codable, CaseIterable {
         case bare, xdpNative = "xdpfwd-native", xdpGeneric = "xdpfwd-generic", nftDNAT = "nftables-dnat", udpRelay = "udp-relay"
+        case afpacket = "xdpfwd-afpacket"
     }
     public let key: String
     public let name: String
@@ -31,6 +33,7 @@ public struct ForwarderCase: Sendable, Codable {
             ForwarderCase(key: "xdpfwd-generic", name: "xdpfwd generic XDP", kind: .xdpGeneric),
             ForwarderCase(key: "nftables-dnat", name: "kernel forwarding + nftables DNAT", kind: .nftDNAT),
             ForwarderCase(key: "udp-relay", name: "UDP relay (recvmmsg/sendmmsg)", kind: .udpRelay),
+            ForwarderCase(key: "xdpfwd-afpacket", name: "xdpfwd AF_PACKET (FastPath)", kind: .afpacket),
             ForwarderCase(key: "xdpfwd-native-rules", name: "xdpfwd native, \(scaleRules) rules", kind: .xdpNative, rules: scaleRules),
             ForwarderCase(key: "xdpfwd-native-dnat", name: "xdpfwd native DNAT-only, 1 flow", kind: .xdpNative, snat: false),
             ForwarderCase(key: "xdpfwd-native-dnat-flows", name: "xdpfwd native DNAT-only, \(scaleFlows) flows",
@@ -105,6 +108,21 @@ final class RunningForwarder: @unchecked Sendable {
             let rule = "\(ForwardingCase.listenString) \(ForwardingCase.backendString)"
             try cli(["rule", "add", "udp"] + rule.split(separator: " ").map(String.init) + ["--snat", c.snat ? "auto" : "none"])
             if c.rules > 1 { try Self.fillerRules(c.rules - 1, pinDir: pinDir) }
+        case .afpacket:
+            // One worker on the forwarder CPU; GRO stays on (UDP is not
+            // merged, and it is what gives the veths NAPI here).
+            let pinDir = "\(topo.bpffs)/xdpfwd"
+            func cli(_ arguments: [String]) throws {
+                try topo.fwd.exec([xdpfwd] + arguments + ["--pin-dir", pinDir])
+            }
+            try cli(["attach", topo.f0, topo.f1, "--mode", "afpacket", "--cpus", "\(cpu)", "--no-irq-pinning", "--keep-gro"])
+            undo.append { _ = try? cli(["detach", "--all", "--purge"]) }
+            try cli(["rule", "add", "udp", ForwardingCase.listenString, ForwardingCase.backendString, "--snat", c.snat ? "auto" : "none"])
+            // The forwarder process's threads (workers and the counter publisher).
+            if let pid = ForwarderFiles(layout: try PinLayout(directory: pinDir)).livePID() {
+                let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+                extraThreads = tasks.compactMap { Int32($0) }
+            }
         case .nftDNAT:
             let script = """
                 table ip xfb {

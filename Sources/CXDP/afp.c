@@ -154,3 +154,42 @@ int cxdp_raw_ipv4_send(int fd, const void *ip_packet, size_t len, uint32_t daddr
 			return -errno;
 	}
 }
+
+/* ---- GRO: AF_PACKET must see packets as they came off the wire --------- */
+
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+
+static int gro_ioctl(const char *ifname, uint32_t cmd, uint32_t *data)
+{
+	struct ethtool_value value = { .cmd = cmd, .data = *data };
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
+	ifr.ifr_data = (void *)&value;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	int rc = ioctl(fd, SIOCETHTOOL, &ifr);
+	int err = errno;
+	close(fd);
+	if (rc < 0)
+		return -err;
+	*data = value.data;
+	return 0;
+}
+
+int cxdp_gro_get(const char *ifname)
+{
+	uint32_t data = 0;
+	int rc = gro_ioctl(ifname, ETHTOOL_GGRO, &data);
+	return rc < 0 ? rc : (data != 0);
+}
+
+int cxdp_gro_set(const char *ifname, int on)
+{
+	uint32_t data = on ? 1 : 0;
+	return gro_ioctl(ifname, ETHTOOL_SGRO, &data);
+}

@@ -77,6 +77,17 @@ public struct AFPacketAttacher {
             for interface in fresh {
                 results.append(try attachOne(interface, datapath: datapath, undo: &undo))
             }
+            if !options.keepGRO {
+                let before = files.groDisabled()
+                var disabled = before
+                for interface in fresh where cxdp_gro_get(interface.name) == 1 {
+                    try check(cxdp_gro_set(interface.name, 0), "ioctl(ETHTOOL_SGRO)", interface.name)
+                    undo.append { _ = cxdp_gro_set(interface.name, 1) }
+                    disabled.append(interface.name)
+                }
+                try files.setGRODisabled(disabled)
+                undo.append { try? files.setGRODisabled(before) }
+            }
             try files.saveOptions(options)
             switch start {
             case .foreground:
@@ -225,6 +236,12 @@ public struct AFPacketAttacher {
         let record = try datapath.maps.ifaces.lookup(ifindex)
         if Interface.exists(ifindex) {
             let name = Interface.name(of: ifindex)
+            var disabled = files.groDisabled()
+            if let index = disabled.firstIndex(of: name) {
+                _ = cxdp_gro_set(name, 1)
+                disabled.remove(at: index)
+                try files.setGRODisabled(disabled)
+            }
             try check(cxdp_tc_ingress_detach(Int32(ifindex), Int32(record?.created_clsact ?? 0)), "bpf_tc_detach", "\(name) ingress")
             if let record, record.prev_forwarding == 0 {
                 try Interface(name: name, ifindex: ifindex).writeForwarding(false)

@@ -74,12 +74,14 @@ enum Conntrack {
         return fresh(other, now: now, config: config)
     }
 
-    /// Sets the state in entry (the caller writes it back) and in its twin.
+    /// Sets the state in entry (the caller writes it back) and in its twin
+    /// (read from the map, not a cache: only the state changes).
     static func setState<S: DataPlaneState>(_ key: xdpfwd_flow_key, _ entry: inout xdpfwd_flow, _ newState: UInt8,
                                             state: inout S) {
         entry.state = newState
+        let twinKey = twinKey(entry, proto: key.proto)
         var other = xdpfwd_flow()
-        if let twinKey = twin(key, entry, &other, state: &state) {
+        if state.reloadFlow(twinKey, &other), pointsBack(other, key) {
             other.state = newState
             _ = state.updateFlow(twinKey, other, flags: UInt64(CXDP_BPF_EXIST))
         }

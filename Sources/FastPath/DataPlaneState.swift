@@ -17,6 +17,9 @@ public protocol DataPlaneState {
     mutating func config() -> xdpfwd_config
 
     mutating func lookupFlow(_ key: xdpfwd_flow_key, _ value: inout xdpfwd_flow) -> Bool
+    /// The map's current entry, never a cached copy: read-modify-write
+    /// of an entry reads with this.
+    mutating func reloadFlow(_ key: xdpfwd_flow_key, _ value: inout xdpfwd_flow) -> Bool
     mutating func updateFlow(_ key: xdpfwd_flow_key, _ value: xdpfwd_flow, flags: UInt64) -> Int32
     mutating func deleteFlow(_ key: xdpfwd_flow_key)
     mutating func lookupRule(_ key: xdpfwd_rule_key, _ value: inout xdpfwd_rule) -> Bool

@@ -50,6 +50,7 @@ public struct ForwarderOptions: Sendable, Equatable {
                     "--tx-frame-size", "\(geometry.txFrameSize)", "--tx-frames", "\(geometry.txFrames)"]
         if !qdiscBypass { args.append("--no-qdisc-bypass") }
         if !pinIRQs { args.append("--no-irq-pinning") }
+        if keepGRO { args.append("--keep-gro") }
         return args
     }
 }
@@ -89,7 +90,8 @@ public final class Forwarder {
                 tx.append(try TXRing(ifindex: interface.ifindex, name: interface.name, geometry: options.geometry,
                                      qdiscBypass: options.qdiscBypass))
             }
-            var state = MapState(maps: datapath.maps, fibProgram: datapath.fibProgram, egressInterfaces: egress)
+            var state = MapState(maps: datapath.maps, fibProgram: datapath.fibProgram, egressInterfaces: egress,
+                                 flowCacheSlots: 8192)
             state.configRefreshNs = 1_000_000_000
             workers.append(try Worker(cpu: cpu, rx: rx, tx: tx, state: state, stop: forwarderStop))
         }

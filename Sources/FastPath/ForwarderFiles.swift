@@ -24,6 +24,17 @@ public struct ForwarderFiles: Sendable {
     public var optionsFile: String { "\(directory)/\(base).afpacket.args" }
     public var logFile: String { "\(directory)/\(base).afpacket.log" }
     public var irqFile: String { "\(directory)/\(base).afpacket.irqs" }
+    /// Interfaces whose GRO attach turned off (detach turns it back on).
+    public var groFile: String { "\(directory)/\(base).afpacket.gro" }
+
+    public func groDisabled() -> [String] {
+        (readText(groFile) ?? "").split(separator: "\n").map(String.init)
+    }
+
+    public func setGRODisabled(_ names: [String]) throws {
+        if names.isEmpty { unlink(groFile); return }
+        try writeText(groFile, names.joined(separator: "\n") + "\n")
+    }
 
     public func createDirectory() throws {
         var path = ""

@@ -10,36 +10,59 @@ enum Forwarding {
         return NextHop.egress(packet.frame, flow, ingress: ingress, state: &state)
     }
 
-    /// A packet of a live flow; entry is a copy of its conntrack entry,
-    /// written back when this packet changed it.
+    /// A packet of a live flow; entry is a copy of its conntrack entry.
+    /// What this packet changes in it (TCP state, last-seen, next hop) is
+    /// written back into the map's current entry, field by field.
     @inline(__always)
     static func established<S: DataPlaneState>(_ packet: PacketInfo, key: xdpfwd_flow_key, entry: inout xdpfwd_flow,
                                                ingress: UInt32, now: UInt64, state: inout S) -> Verdict {
-        var dirty = false
+        var changes = Changes()
         if packet.proto == Wire.tcp {
-            dirty = Conntrack.tcpUpdate(key, &entry, flags: packet.tcpFlags, state: &state)
+            changes.state = Conntrack.tcpUpdate(key, &entry, flags: packet.tcpFlags, state: &state)
         }
         if packet.ttl <= 1 {
-            if dirty { writeBack(key, entry, &state) }
+            writeBack(key, entry, changes, &state)
             state.count(XDPFWD_STAT_PASS_TTL)
             return .pass
         }
         if !Conntrack.recent(entry, now: now) {
             entry.last_seen_ns = now
-            dirty = true
+            changes.lastSeen = true
         }
         let refreshedBefore = entry.nh_refreshed_ns
         if let verdict = NextHop.refresh(packet, &entry, ingress: ingress, now: now, state: &state) {
-            if dirty { writeBack(key, entry, &state) }
+            writeBack(key, entry, changes, &state)
             return verdict
         }
-        if dirty || entry.nh_refreshed_ns != refreshedBefore { writeBack(key, entry, &state) }
+        changes.nextHop = entry.nh_refreshed_ns != refreshedBefore
+        writeBack(key, entry, changes, &state)
         return send(packet, entry, ingress: ingress, state: &state)
     }
 
+    struct Changes {
+        var state = false
+        var lastSeen = false
+        var nextHop = false
+        var any: Bool { state || lastSeen || nextHop }
+    }
+
+    /// The XDP program's in-place writes, as one read-modify-write: only
+    /// the changed fields are copied into the map's current entry.
     @inline(__always)
-    static func writeBack<S: DataPlaneState>(_ key: xdpfwd_flow_key, _ entry: xdpfwd_flow, _ state: inout S) {
-        _ = state.updateFlow(key, entry, flags: UInt64(CXDP_BPF_EXIST))
+    static func writeBack<S: DataPlaneState>(_ key: xdpfwd_flow_key, _ entry: xdpfwd_flow, _ changes: Changes, _ state: inout S) {
+        guard changes.any else { return }
+        var current = xdpfwd_flow()
+        guard state.reloadFlow(key, &current) else { return }
+        if changes.state { current.state = entry.state }
+        if changes.lastSeen { current.last_seen_ns = entry.last_seen_ns }
+        if changes.nextHop {
+            current.nh_ifindex = entry.nh_ifindex
+            current.nh_valid = entry.nh_valid
+            current.nh_dmac = entry.nh_dmac
+            current.nh_smac = entry.nh_smac
+            current.nh_refreshed_ns = entry.nh_refreshed_ns
+        }
+        _ = state.updateFlow(key, current, flags: UInt64(CXDP_BPF_EXIST))
     }
 
     /// No live flow: create one if a rule matches.

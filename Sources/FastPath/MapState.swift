@@ -7,7 +7,9 @@ import XDPLoader
 /// lookup copies into the caller's stack value; nothing allocates.
 ///
 /// `configRefreshNs` bounds how stale the tunables may be (0: read the map
-/// on every packet, as the XDP program does). `fixedRandom`, when set, is
+/// on every packet, as the XDP program does). With `flowCacheSlots` > 0,
+/// conntrack reads go through a per-worker FlowCache (the forwarder's
+/// setting; see FlowCache for what it may miss, and for how long). `fixedRandom`, when set, is
 /// what random() returns: the tests feed FastPath the SNAT port start that
 /// the BPF program drew.
 public struct MapState: DataPlaneState {
@@ -24,14 +26,30 @@ public struct MapState: DataPlaneState {
     private var configReadNs: UInt64 = 0
     private var configValid = false
     private var rng: UInt64
+    private var lastNow: UInt64 = 0
+    private let cache: UnsafeMutablePointer<FlowCache.Slot>?
+    private let cacheMask: Int
+    private let cacheTTLNs: UInt64
 
-    public init(maps: DatapathMaps, fibProgram: OwnedFD, egressInterfaces: [UInt32], counters: LocalCounters = LocalCounters()) {
+    public init(maps: DatapathMaps, fibProgram: OwnedFD, egressInterfaces: [UInt32], counters: LocalCounters = LocalCounters(),
+                flowCacheSlots: Int = 0, flowCacheTTLNs: UInt64 = 100_000_000) {
         flowsFD = maps.flows.fd.raw
         rulesFD = maps.rules.fd.raw
         ifacesFD = maps.ifaces.fd.raw
         configFD = maps.config.fd.raw
         fibFD = fibProgram.raw
-        keepAlive = [maps.flows.fd, maps.rules.fd, maps.ifaces.fd, maps.config.fd, fibProgram]
+        var owners: [AnyObject] = [maps.flows.fd, maps.rules.fd, maps.ifaces.fd, maps.config.fd, fibProgram]
+        if flowCacheSlots > 0 {
+            let flowCache = FlowCache(slots: flowCacheSlots, ttlNs: flowCacheTTLNs)
+            owners.append(flowCache)
+            cache = flowCache.slots
+            cacheMask = flowCache.mask
+        } else {
+            cache = nil
+            cacheMask = 0
+        }
+        cacheTTLNs = flowCacheTTLNs
+        keepAlive = owners
         self.counters = counters
         globalCounters = counters.global
         ruleCounters = counters.rules
@@ -42,7 +60,8 @@ public struct MapState: DataPlaneState {
     public mutating func now() -> UInt64 {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC_COARSE, &ts)
-        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+        lastNow = UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+        return lastNow
     }
 
     public mutating func random() -> UInt32 {
@@ -71,18 +90,56 @@ public struct MapState: DataPlaneState {
     }
 
     public mutating func lookupFlow(_ key: xdpfwd_flow_key, _ value: inout xdpfwd_flow) -> Bool {
+        guard let cache else { return reloadFlow(key, &value) }
+        let slot = cache + (FlowCache.hash(key) & cacheMask)
+        if slot.pointee.used && FlowCache.same(slot.pointee.key, key) && lastNow < slot.pointee.expires {
+            value = slot.pointee.value
+            return true
+        }
+        let found = reloadFlow(key, &value)
+        remember(slot, key, found ? value : nil)
+        return found
+    }
+
+    public mutating func reloadFlow(_ key: xdpfwd_flow_key, _ value: inout xdpfwd_flow) -> Bool {
         var key = key
         return cxdp_map_lookup(flowsFD, &key, &value) == 0
     }
 
     public mutating func updateFlow(_ key: xdpfwd_flow_key, _ value: xdpfwd_flow, flags: UInt64) -> Int32 {
-        var key = key, value = value
-        return cxdp_map_update(flowsFD, &key, &value, flags)
+        var rawKey = key, rawValue = value
+        let result = cxdp_map_update(flowsFD, &rawKey, &rawValue, flags)
+        if let cache {
+            let slot = cache + (FlowCache.hash(key) & cacheMask)
+            if result == 0 {
+                remember(slot, key, value)
+            } else if FlowCache.same(slot.pointee.key, key) {
+                slot.pointee.used = false
+            }
+        }
+        return result
     }
 
     public mutating func deleteFlow(_ key: xdpfwd_flow_key) {
-        var key = key
-        _ = cxdp_map_delete(flowsFD, &key)
+        var rawKey = key
+        _ = cxdp_map_delete(flowsFD, &rawKey)
+        if let cache {
+            let slot = cache + (FlowCache.hash(key) & cacheMask)
+            if FlowCache.same(slot.pointee.key, key) { slot.pointee.used = false }
+        }
+    }
+
+    /// Caches value for key (nil: forgets key if the slot holds it).
+    @inline(__always)
+    private func remember(_ slot: UnsafeMutablePointer<FlowCache.Slot>, _ key: xdpfwd_flow_key, _ value: xdpfwd_flow?) {
+        if let value {
+            slot.pointee.key = key
+            slot.pointee.value = value
+            slot.pointee.expires = lastNow &+ cacheTTLNs
+            slot.pointee.used = true
+        } else if FlowCache.same(slot.pointee.key, key) {
+            slot.pointee.used = false
+        }
     }
 
     public mutating func lookupRule(_ key: xdpfwd_rule_key, _ value: inout xdpfwd_rule) -> Bool {

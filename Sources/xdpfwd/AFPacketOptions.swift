@@ -20,6 +20,7 @@ struct AFPacketOptions: ParsableArguments {
     @Option(help: "TX ring slots per socket (power of two).") var txFrames: UInt32 = RingGeometry().txFrames
     @Flag(help: "Send through the qdisc layer instead of PACKET_QDISC_BYPASS.") var noQdiscBypass = false
     @Flag(help: "Leave NIC queue IRQ affinity alone.") var noIrqPinning = false
+    @Flag(help: "Leave GRO on (attach turns it off so TCP segments arrive as sent; for UDP-only setups).") var keepGro = false
 
     func forwarderOptions() throws -> ForwarderOptions {
         var options = ForwarderOptions(cpus: ForwarderOptions.allCPUs())
@@ -34,6 +35,7 @@ struct AFPacketOptions: ParsableArguments {
         options.geometry.txFrames = txFrames
         options.qdiscBypass = !noQdiscBypass
         options.pinIRQs = !noIrqPinning
+        options.keepGRO = keepGro
         do { try options.validate() } catch { throw XDPFwdError.invalidArgument(error.description) }
         return options
     }

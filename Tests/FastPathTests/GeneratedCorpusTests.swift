@@ -11,13 +11,15 @@ import XDPLoader
 @Suite("FastPath parity: generated corpus", .serialized,
        .enabled(if: Capabilities.bpfAndNetns, Capabilities.reason))
 struct GeneratedCorpusTests {
-    static let framesPerRun = 1500
+    static let framesPerRun = 1000
 
     /// A narrow SNAT range (24 ports, fewer than the 32 probes: exhaustion is
-    /// reached and is deterministic) and the default range.
-    @Test("generated frames", arguments: [(UInt64(1), UInt16(40000), UInt16(40023)), (2, 0, 0)])
-    func generated(seed: UInt64, portMin: UInt16, portMax: UInt16) throws {
-        let bed = try DifferentialBed()
+    /// reached and is deterministic) and the default range, each without and
+    /// with the forwarder's conntrack cache (256 slots: collisions too).
+    @Test("generated frames", arguments: [(UInt64(1), UInt16(40000), UInt16(40023), 0), (2, 0, 0, 0),
+                                          (3, 40000, 40023, 256), (4, 0, 0, 256)])
+    func generated(seed: UInt64, portMin: UInt16, portMax: UInt16, cacheSlots: Int) throws {
+        let bed = try DifferentialBed(flowCacheSlots: cacheSlots)
         for (proto, listen, backend, snat) in CorpusGenerator.rules {
             try bed.addRule(proto, listen, backend, snat: snat)
         }

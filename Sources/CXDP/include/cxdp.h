@@ -86,6 +86,10 @@ int cxdp_vlan_links(struct cxdp_vlan_link *out, int capacity);
 /* setns(fd, CLONE_NEWNET) for the calling thread (needs _GNU_SOURCE). */
 int cxdp_setns_net(int fd);
 
+/* Heap allocations (malloc, calloc, realloc, aligned) made by the calling
+ * thread so far (malloc_count.c interposes the allocator). */
+uint64_t cxdp_thread_allocations(void);
+
 /* Pin the calling thread to one CPU (CPU_SET is a macro). */
 int cxdp_pin_thread(int cpu);
 

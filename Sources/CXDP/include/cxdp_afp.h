@@ -28,6 +28,12 @@ int cxdp_afp_tx_kick(int fd);
 int cxdp_raw_ipv4_open(const char **failed_call);
 int cxdp_raw_ipv4_send(int fd, const void *ip_packet, size_t len, uint32_t daddr_be);
 
+/* GRO of a device (ETHTOOL_GGRO/SGRO): 1 on, 0 off, or -errno. GRO merges
+ * TCP segments before AF_PACKET taps see them; FastPath forwards packets as
+ * they arrived, so attach turns it off. */
+int cxdp_gro_get(const char *ifname);
+int cxdp_gro_set(const char *ifname, int on);
+
 /* glibc's POSIX_SPAWN_SETSID (needs _GNU_SOURCE, which Swift lacks). */
 enum { CXDP_POSIX_SPAWN_SETSID = 0x80 };
 

@@ -31,14 +31,15 @@ final class DifferentialBed {
 
     private static let counter = Counter()
 
-    init() throws {
+    /// flowCacheSlots > 0 runs FastPath with the forwarder's conntrack cache.
+    init(flowCacheSlots: Int = 0) throws {
         bed = try TestRunBed(namespaceName: "xfp-\(getpid())-\(Self.counter.next())")
         (fastPath, _) = try Datapath.load()
         for (ifindex, record) in try bed.maps.ifaces.entries() {
             try fastPath.maps.ifaces.update(ifindex, record)
         }
         state = MapState(maps: fastPath.maps, fibProgram: fastPath.fibProgram,
-                         egressInterfaces: [bed.inIndex, bed.outIndex])
+                         egressInterfaces: [bed.inIndex, bed.outIndex], flowCacheSlots: flowCacheSlots)
         publisher = CounterPublisher(statsFD: fastPath.maps.fpStats.fd.raw, ruleStatsFD: fastPath.maps.fpRuleStats.fd.raw,
                                      keepAlive: [fastPath.maps.fpStats.fd, fastPath.maps.fpRuleStats.fd],
                                      workers: [state.counters])
