@@ -53,10 +53,46 @@ static __always_inline void fp_fib_query(void *ctx, struct xdpfwd_fib_query *q)
 	__builtin_memcpy(q->dmac, fib.dmac, ETH_ALEN);
 }
 
+/* An ICMP error quoting a packet of a live flow: FastPath translates it
+ * (icmp4_error's checks, minus the ones fp_taken made already). */
+static __always_inline int fp_taken_icmp(struct __sk_buff *skb, const struct iphdr *iph,
+					 __u32 hlen, __u32 tot_len)
+{
+	struct xdpfwd_flow_key key = {};
+	struct xdpfwd_config cfg;
+	struct xdpfwd_flow *e;
+	struct iphdr q;
+	__u16 ports[2];
+	__u32 qp;
+	__u8 type;
+
+	if (bpf_skb_load_bytes(skb, ETH_HLEN + hlen, &type, 1) ||
+	    !(type == 3 || type == 11 || type == 12))
+		return 0;
+	if (bpf_skb_load_bytes(skb, ETH_HLEN + hlen + 8, &q, sizeof(q)))
+		return 0;
+	if (q.version != 4 || q.ihl < 5 || (q.protocol != IPPROTO_TCP && q.protocol != IPPROTO_UDP) ||
+	    (q.frag_off & bpf_htons(IP_OFFSET)))
+		return 0;
+	qp = hlen + 8 + q.ihl * 4;
+	if (qp + 4 > tot_len || iph->daddr != q.saddr ||
+	    bpf_skb_load_bytes(skb, ETH_HLEN + qp, ports, sizeof(ports)))
+		return 0;
+	key.saddr = q.daddr;
+	key.daddr = q.saddr;
+	key.sport = ports[1];
+	key.dport = ports[0];
+	key.proto = q.protocol;
+	ct_config_load(&cfg);
+	e = bpf_map_lookup_elem(&xdpfwd_flows, &key);
+	return e && ct_live(&key, e, bpf_ktime_get_coarse_ns(), &cfg);
+}
+
 /*
  * 1 when FastPath will translate (or drop) this packet: IPv4 TCP/UDP with
  * valid headers, not a fragment, TTL > 1, and a live flow or a rule for
- * it. Headers are copied with bpf_skb_load_bytes, so non-linear skbs work.
+ * it; or an ICMP error about a live flow. IPv6 is left to the stack
+ * (FastPath does not forward it yet). Headers are copied with bpf_skb_load_bytes, so non-linear skbs work.
  */
 static __always_inline int fp_taken(struct __sk_buff *skb)
 {
@@ -97,6 +133,8 @@ static __always_inline int fp_taken(struct __sk_buff *skb)
 		ulen = bpf_ntohs(ulen);
 		if (ulen < sizeof(struct udphdr) || ulen > l4_len)
 			return 0;
+	} else if (iph.protocol == IPPROTO_ICMP) {
+		return fp_taken_icmp(skb, &iph, hlen, tot_len);
 	} else {
 		return 0;
 	}

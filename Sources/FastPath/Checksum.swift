@@ -15,6 +15,12 @@ enum Checksum {
         return subAdd16(sum, UInt16(truncatingIfNeeded: old), UInt16(truncatingIfNeeded: new))
     }
 
+    /// Folds a running sum to 16 bits without complementing it.
+    @inline(__always) static func fold(_ sum: UInt32) -> UInt32 {
+        let sum = (sum & 0xffff) &+ (sum >> 16)
+        return (sum & 0xffff) &+ (sum >> 16)
+    }
+
     @inline(__always) static func finish(_ sum: UInt32) -> UInt16 {
         var sum = (sum & 0xffff) &+ (sum >> 16)
         sum = (sum & 0xffff) &+ (sum >> 16)

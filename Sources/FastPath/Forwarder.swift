@@ -11,6 +11,10 @@ public struct ForwarderOptions: Sendable, Equatable {
     public var qdiscBypass = true
     /// Pin each NIC queue's IRQ to the CPU of the worker for that queue.
     public var pinIRQs = true
+    /// Leave GRO on (attach turns it off: merged TCP segments cannot be
+    /// forwarded as received). For UDP-only setups such as the veth
+    /// benchmark, where GRO is what gives the device NAPI.
+    public var keepGRO = false
 
     public init(cpus: [Int]) { self.cpus = cpus }
 

@@ -1,7 +1,8 @@
 import CXDP
 
-/// The forwarder of bpf/xdpfwd.bpf.c, in Swift: one frame in, rewritten in
-/// place, and a verdict. Each stage mirrors its C counterpart line by line
+/// The IPv4 forwarder of bpf/xdpfwd.bpf.c, in Swift: one frame in,
+/// rewritten in place, and a verdict. IPv6 (xdpfwd_xdp6) is not here yet:
+/// FastPath passes IPv6 to the stack, counted as pass_not_ipv4. Each stage mirrors its C counterpart line by line
 /// (the differential tests hold the two to identical verdicts, bytes,
 /// counters and conntrack entries), so read the C for the reasons.
 public enum PacketFunction {
@@ -53,6 +54,9 @@ public enum PacketFunction {
             guard l4 + 8 <= length, l4Length >= 8 else { return passed(XDPFWD_STAT_PASS_MALFORMED, &state) }
             let udpLength = Int(frame.be16(l4 + 4))
             guard udpLength >= 8, udpLength <= l4Length else { return passed(XDPFWD_STAT_PASS_MALFORMED, &state) }
+        } else if proto == 1 {
+            // ICMP errors about our flows are translated; the rest is the stack's.
+            return ICMPError.translate(frame, ip: ip, icmp: l4, ingress: ingress, state: &state)
         } else {
             return passed(XDPFWD_STAT_PASS_NOT_TCP_UDP, &state)
         }

@@ -28,8 +28,9 @@ struct GeneratedCorpusTests {
         for index in 0..<Self.framesPerRun {
             let (frame, fromBackend) = generator.next()
             let outcome = try bed.feed(frame, ingress: fromBackend ? bed.outIndex : bed.inIndex, "seed \(seed) #\(index)")
-            if !fromBackend, [.redirect, .tx, .slowpath].contains(outcome.fastPath.action) {
-                generator.learn(output: outcome.fastPath.action == .slowpath ? Array(outcome.output.dropFirst(8)) : outcome.output)
+            if [.redirect, .tx, .slowpath].contains(outcome.fastPath.action) {
+                let output = outcome.fastPath.action == .slowpath ? Array(outcome.output.dropFirst(8)) : outcome.output
+                if fromBackend { generator.learnQuote(output: output) } else { generator.learn(output: output) }
             }
         }
         try bed.expectSameFlows("seed \(seed) end")

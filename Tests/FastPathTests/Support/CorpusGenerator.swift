@@ -38,6 +38,8 @@ struct CorpusGenerator {
     var rng: SeededRandom
     /// Translated flows seen leaving towards a backend: (proto, backend side src, backend).
     var replyTargets: [(UInt8, Packet.Endpoint, Packet.Endpoint)] = []
+    /// Translated packets as they left (IPv4 bytes), for ICMP errors quoting them.
+    var quotes: [Packet] = []
 
     init(seed: UInt64) { rng = SeededRandom(seed: seed) }
 
@@ -63,6 +65,18 @@ struct CorpusGenerator {
         var fromBackend = false
         var packet: Packet
         switch Int.random(in: 0..<100, using: &rng) {
+        case 0..<10 where !quotes.isEmpty:
+            // An ICMP error about a translated packet, from the peer it reached
+            // (sometimes about a tuple we do not know, or quoted short).
+            let quoted = pick(quotes)
+            fromBackend = quoted.ip.dst.value >> 8 & 0xFF == 1
+            var body = quoted.ipBytes
+            if chance(30) { body = Array(body.prefix(pick([20, 24, 28, 30, 36]))) }
+            if chance(10), body.count > 23 { body[22] ^= 0x55 }  // a port we never used
+            let errorSource = chance(90) ? quoted.ip.dst : Packet.Address("198.18.1.3")
+            packet = .icmp(src: errorSource, dst: chance(95) ? quoted.ip.src : "198.18.0.1",
+                           type: pick([3, 3, 11, 12, 8, 0]), code: pick([0, 1, 3, 4]), rest: pick([0, 1400]), body: body,
+                           srcMAC: fromBackend ? Self.backendMAC : "02:00:00:00:00:02", dstMAC: fromBackend ? Self.outMAC : Self.inMAC)
         case 0..<55:
             // A client towards a listen endpoint (or a port without a rule).
             let (proto, listen, _, _) = pick(Self.rules)
@@ -93,7 +107,8 @@ struct CorpusGenerator {
                 packet.transport = .raw
                 packet.ip.protocol = pick([1, 2, 47, 50, 132, 255])
             } else {
-                packet.ethernet.etherType = pick([0x0806, 0x86DD, 0x8100, 0x88A8, 0x0801, 0x0000])
+                // Not 0x86DD: FastPath does not forward IPv6 yet (docs/fastpath.md).
+                packet.ethernet.etherType = pick([0x0806, 0x8100, 0x88A8, 0x0801, 0x0000])
             }
         }
         mutate(&packet)
@@ -122,8 +137,16 @@ struct CorpusGenerator {
         if chance(8) { packet.trailer = bytes(Int.random(in: 1...20, using: &rng)) }
     }
 
+    /// Records a translated frame: replies to it, ICMP errors about it.
+    mutating func learnQuote(output: [UInt8]) {
+        guard let packet = try? Packet.decode(output), packet.ip.version == 4, packet.tcp != nil || packet.udp != nil else { return }
+        quotes.append(packet)
+        if quotes.count > 64 { quotes.removeFirst() }
+    }
+
     /// Records a frame that left towards a backend, for later replies.
     mutating func learn(output: [UInt8]) {
+        learnQuote(output: output)
         guard let packet = try? Packet.decode(output), packet.ip.version == 4 else { return }
         if let tcp = packet.tcp {
             replyTargets.append((6, .init(packet.ip.src, tcp.sport), .init(packet.ip.dst, tcp.dport)))
