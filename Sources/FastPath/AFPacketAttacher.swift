@@ -88,6 +88,8 @@ public struct AFPacketAttacher {
                 try files.setGRODisabled(disabled)
                 undo.append { try? files.setGRODisabled(before) }
             }
+            // Wildcard rules match the attached interfaces' addresses.
+            try LocalAddresses.sync(maps)
             try files.saveOptions(options)
             switch start {
             case .foreground:
@@ -205,6 +207,7 @@ public struct AFPacketAttacher {
         }
         try stopForwarder()
         for interface in interfaces { try detachOne(interface.ifindex, datapath: datapath) }
+        try LocalAddresses.sync(datapath.maps)
         if try !afpacketInterfaces(datapath).isEmpty {
             _ = try spawn(executable)
         }
@@ -224,6 +227,7 @@ public struct AFPacketAttacher {
             names.append(Interface.name(of: ifindex))
             try detachOne(ifindex, datapath: datapath)
         }
+        try LocalAddresses.sync(datapath.maps)
         unlink(files.optionsFile)
         return names
     }

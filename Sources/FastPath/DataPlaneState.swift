@@ -24,6 +24,11 @@ public protocol DataPlaneState {
     mutating func deleteFlow(_ key: xdpfwd_flow_key)
     mutating func lookupRule(_ key: xdpfwd_rule_key, _ value: inout xdpfwd_rule) -> Bool
     mutating func lookupIface(_ ifindex: UInt32, _ value: inout xdpfwd_iface) -> Bool
+    /// The address (network order) is a local address of an attached
+    /// interface (xdpfwd_laddrs): what a wildcard rule matches.
+    mutating func isLocalAddress(_ address: UInt32) -> Bool
+    /// Slot `slot` of rule `ruleID`'s Maglev table (xdpfwd_maglev).
+    mutating func maglevSlot(_ ruleID: UInt32, _ slot: UInt32, _ backend: inout xdpfwd_backend) -> Bool
 
     /// bpf_fib_lookup on the query, as nh_fib_lookup makes it.
     mutating func fibLookup(_ query: inout xdpfwd_fib_query)

@@ -68,17 +68,17 @@ enum Forwarding {
     /// No live flow: create one if a rule matches.
     static func newFlow<S: DataPlaneState>(_ packet: PacketInfo, key: xdpfwd_flow_key, expired: Bool, ingress: UInt32,
                                            now: UInt64, config: xdpfwd_config, state: inout S) -> Verdict {
-        var ruleKey = xdpfwd_rule_key()
-        ruleKey.proto = key.proto
-        ruleKey.addr = key.daddr
-        ruleKey.port = key.dport
         var rule = xdpfwd_rule()
-        guard state.lookupRule(ruleKey, &rule) else { return PacketFunction.passed(XDPFWD_STAT_PASS_NO_RULE, &state) }
+        guard Maglev.rule(key, &rule, state: &state) else { return PacketFunction.passed(XDPFWD_STAT_PASS_NO_RULE, &state) }
+        guard let (backendAddress, backendPort) = Maglev.backend(rule, key, state: &state) else {
+            // A balanced rule without its table (damaged state): untouched.
+            return PacketFunction.passed(XDPFWD_STAT_PASS_NO_RULE, &state)
+        }
         if expired { state.count(XDPFWD_STAT_FLOW_EXPIRED) }
         if packet.ttl <= 1 { return PacketFunction.passed(XDPFWD_STAT_PASS_TTL, &state) }
 
-        let fib = NextHop.lookup(packet, ingress: ingress, src: key.saddr, dst: rule.backend_addr,
-                                 sport: key.sport, dport: rule.backend_port, state: &state)
+        let fib = NextHop.lookup(packet, ingress: ingress, src: key.saddr, dst: backendAddress,
+                                 sport: key.sport, dport: backendPort, state: &state)
         guard NextHop.usable(fib.rc) else { return NextHop.fail(fib.rc, state: &state) }
 
         let snat: UInt32
@@ -102,9 +102,9 @@ enum Forwarding {
         }
 
         var replyKey = xdpfwd_flow_key()
-        replyKey.saddr = rule.backend_addr
+        replyKey.saddr = backendAddress
         replyKey.daddr = snat
-        replyKey.sport = rule.backend_port
+        replyKey.sport = backendPort
         replyKey.proto = key.proto
         var reply = xdpfwd_flow()
         reply.new_saddr = key.daddr
@@ -139,9 +139,9 @@ enum Forwarding {
 
         var forward = xdpfwd_flow()
         forward.new_saddr = snat
-        forward.new_daddr = rule.backend_addr
+        forward.new_daddr = backendAddress
         forward.new_sport = replyKey.dport
-        forward.new_dport = rule.backend_port
+        forward.new_dport = backendPort
         forward.rule_id = rule.rule_id
         forward.direction = UInt8(XDPFWD_DIR_FORWARD.rawValue)
         forward.state = flowState

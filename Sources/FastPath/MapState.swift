@@ -14,6 +14,7 @@ import XDPLoader
 /// the BPF program drew.
 public struct MapState: DataPlaneState {
     private let flowsFD: Int32, rulesFD: Int32, ifacesFD: Int32, configFD: Int32, fibFD: Int32
+    private let laddrsFD: Int32, maglevFD: Int32
     private let keepAlive: [AnyObject]
     private let globalCounters: UnsafeMutablePointer<UInt64>
     private let ruleCounters: UnsafeMutablePointer<xdpfwd_rule_stats>
@@ -38,7 +39,10 @@ public struct MapState: DataPlaneState {
         ifacesFD = maps.ifaces.fd.raw
         configFD = maps.config.fd.raw
         fibFD = fibProgram.raw
-        var owners: [AnyObject] = [maps.flows.fd, maps.rules.fd, maps.ifaces.fd, maps.config.fd, fibProgram]
+        laddrsFD = maps.laddrs.fd.raw
+        maglevFD = maps.maglev.fd.raw
+        var owners: [AnyObject] = [maps.flows.fd, maps.rules.fd, maps.ifaces.fd, maps.config.fd, fibProgram,
+                                   maps.laddrs.fd, maps.maglev.fd]
         if flowCacheSlots > 0 {
             let flowCache = FlowCache(slots: flowCacheSlots, ttlNs: flowCacheTTLNs)
             owners.append(flowCache)
@@ -150,6 +154,23 @@ public struct MapState: DataPlaneState {
     public mutating func lookupIface(_ ifindex: UInt32, _ value: inout xdpfwd_iface) -> Bool {
         var key = ifindex
         return cxdp_map_lookup(ifacesFD, &key, &value) == 0
+    }
+
+    public mutating func isLocalAddress(_ address: UInt32) -> Bool {
+        var key = address, value: UInt32 = 0
+        return cxdp_map_lookup(laddrsFD, &key, &value) == 0
+    }
+
+    /// Two lookups (outer map -> inner map id -> slot): new flows of
+    /// balanced rules only.
+    public mutating func maglevSlot(_ ruleID: UInt32, _ slot: UInt32, _ backend: inout xdpfwd_backend) -> Bool {
+        var key = ruleID, tableID: UInt32 = 0
+        guard cxdp_map_lookup(maglevFD, &key, &tableID) == 0 else { return false }
+        let table = cxdp_map_fd_by_id(tableID)
+        guard table >= 0 else { return false }
+        defer { close(table) }
+        var index = slot
+        return cxdp_map_lookup(table, &index, &backend) == 0
     }
 
     public mutating func fibLookup(_ query: inout xdpfwd_fib_query) {

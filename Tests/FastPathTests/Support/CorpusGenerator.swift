@@ -33,6 +33,9 @@ struct CorpusGenerator {
         ("tcp", "198.18.0.1:7000", "198.18.9.9:7000", "auto"),   // no route
         ("udp", "198.18.0.1:6000", "198.18.0.3:6000", "auto"),   // same side: XDP_TX
         ("tcp", "198.18.0.1:6001", "198.18.1.3:6001", "auto"),   // no neighbour: slow path
+        ("udp", "0.0.0.0:7100", "198.18.1.2:7100", "auto"),      // wildcard listen address
+        ("tcp", "198.18.0.1:7200-7203", "198.18.1.2:8200", "auto"),  // a port range onto a range
+        ("udp", "198.18.0.1:7300", "198.18.1.2:9300 198.18.0.3:9300@2 198.18.1.3:9301", "auto"),  // Maglev
     ]
 
     var rng: SeededRandom
@@ -80,7 +83,10 @@ struct CorpusGenerator {
         case 0..<55:
             // A client towards a listen endpoint (or a port without a rule).
             let (proto, listen, _, _) = pick(Self.rules)
-            let dst: Packet.Endpoint = chance(85) ? Packet.Endpoint(stringLiteral: listen)
+            let listenAddress: Packet.Address = listen.hasPrefix("0.0.0.0") ? pick(["198.18.0.1", "198.18.1.1", "198.18.0.9"]) : "198.18.0.1"
+            let listenPorts = listen.split(separator: ":")[1].split(separator: "-").compactMap { UInt16($0) }
+            let listenPort = listenPorts.count == 2 ? UInt16.random(in: listenPorts[0]...(listenPorts[1] + 1), using: &rng) : listenPorts[0]
+            let dst: Packet.Endpoint = chance(85) ? .init(listenAddress, listenPort)
                 : .init("198.18.0.1", pick([8081, 5354, 22, 9999]))
             let client: Packet.Address = pick(["198.18.0.2", "198.18.0.2", "198.18.0.3", "198.18.0.4"])
             let src = Packet.Endpoint(client, UInt16.random(in: 40000...40040, using: &rng))

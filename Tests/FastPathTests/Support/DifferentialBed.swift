@@ -38,6 +38,9 @@ final class DifferentialBed {
         for (ifindex, record) in try bed.maps.ifaces.entries() {
             try fastPath.maps.ifaces.update(ifindex, record)
         }
+        for (address, ifindex) in try bed.maps.laddrs.entries() {
+            try fastPath.maps.laddrs.update(address, ifindex)
+        }
         state = MapState(maps: fastPath.maps, fibProgram: fastPath.fibProgram,
                          egressInterfaces: [bed.inIndex, bed.outIndex], flowCacheSlots: flowCacheSlots)
         publisher = CounterPublisher(statsFD: fastPath.maps.fpStats.fd.raw, ruleStatsFD: fastPath.maps.fpRuleStats.fd.raw,
@@ -49,7 +52,8 @@ final class DifferentialBed {
     var outIndex: UInt32 { bed.outIndex }
 
     func addRule(_ proto: String, _ listen: String, _ backend: String, snat: String = "auto") throws {
-        let rule = try ForwardingRule.parse(protocol: proto, listen: listen, backend: backend, snat: snat)
+        let rule = try ForwardingRule.parse(protocol: proto, listen: listen, backends: backend.split(separator: " ").map(String.init),
+                                            snat: snat)
         let a = try RuleTable(maps: bed.maps).add(rule).0
         let b = try RuleTable(maps: fastPath.maps).add(rule).0
         #expect(a.id == b.id)
