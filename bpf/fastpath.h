@@ -27,6 +27,7 @@
 #include "maps.h"
 #include "parsing.h"
 #include "conntrack.h"
+#include "maglev.h"
 
 #ifndef AF_INET
 #define AF_INET 2
@@ -97,7 +98,6 @@ static __always_inline int fp_taken_icmp(struct __sk_buff *skb, const struct iph
 static __always_inline int fp_taken(struct __sk_buff *skb)
 {
 	struct xdpfwd_flow_key key = {};
-	struct xdpfwd_rule_key rk = {};
 	struct xdpfwd_config cfg;
 	struct xdpfwd_flow *e;
 	struct iphdr iph;
@@ -149,10 +149,8 @@ static __always_inline int fp_taken(struct __sk_buff *skb)
 	e = bpf_map_lookup_elem(&xdpfwd_flows, &key);
 	if (e && ct_live(&key, e, bpf_ktime_get_coarse_ns(), &cfg))
 		return 1;
-	rk.proto = key.proto;
-	rk.addr = key.daddr;
-	rk.port = key.dport;
-	return bpf_map_lookup_elem(&xdpfwd_rules, &rk) != NULL;
+	/* A rule for the destination: exact, or wildcard on a local address. */
+	return mg_rule4(&key) != NULL;
 }
 
 #endif /* XDPFWD_FASTPATH_H */
