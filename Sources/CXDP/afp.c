@@ -3,6 +3,7 @@
 #include "cxdp_afp.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <arpa/inet.h>
@@ -192,4 +193,29 @@ int cxdp_gro_set(const char *ifname, int on)
 {
 	uint32_t data = on ? 1 : 0;
 	return gro_ioctl(ifname, ETHTOOL_SGRO, &data);
+}
+
+/* ---- spawning the forwarder -------------------------------------------- */
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <sys/syscall.h>
+
+int cxdp_cloexec_from(int lowfd)
+{
+	if (syscall(SYS_close_range, (unsigned)lowfd, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+		return 0;
+	/* Older kernels: walk the open descriptors. */
+	DIR *dir = opendir("/proc/self/fd");
+	if (!dir)
+		return -errno;
+	struct dirent *entry;
+	while ((entry = readdir(dir))) {
+		int fd = atoi(entry->d_name);
+		if (fd >= lowfd && fd != dirfd(dir))
+			fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC);
+	}
+	closedir(dir);
+	return 0;
 }

@@ -156,6 +156,9 @@ public struct AFPacketAttacher {
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
         posix_spawnattr_setflags(&attributes, Int16(CXDP_POSIX_SPAWN_SETSID))
+        // The forwarder outlives us: it must not hold our descriptors (a
+        // pipe someone reads our stderr from would never see EOF).
+        _ = cxdp_cloexec_from(3)
         var pid: pid_t = 0
         let result = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
         if result != 0 { throw XDPFwdError.syscall(SyscallError("posix_spawn", executable, errno: result)) }

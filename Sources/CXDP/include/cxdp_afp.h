@@ -34,6 +34,11 @@ int cxdp_raw_ipv4_send(int fd, const void *ip_packet, size_t len, uint32_t daddr
 int cxdp_gro_get(const char *ifname);
 int cxdp_gro_set(const char *ifname, int on);
 
+/* Marks every descriptor from lowfd up close-on-exec, so a spawned
+ * long-lived process holds no pipe or socket of ours (a caller waiting for
+ * EOF on our stderr would wait for the forwarder's lifetime). */
+int cxdp_cloexec_from(int lowfd);
+
 /* glibc's POSIX_SPAWN_SETSID (needs _GNU_SOURCE, which Swift lacks). */
 enum { CXDP_POSIX_SPAWN_SETSID = 0x80 };
 
