@@ -105,6 +105,10 @@ static __always_inline int fp_taken(struct __sk_buff *skb)
 	__u16 ports[2];
 	__be16 proto;
 
+	/* VLAN-tagged (the tag already taken off into skb metadata, as the
+	 * AF_PACKET copy shows it): FastPath does not forward VLANs yet. */
+	if (skb->vlan_present)
+		return 0;
 	if (bpf_skb_load_bytes(skb, 12, &proto, sizeof(proto)) || proto != bpf_htons(ETH_P_IP))
 		return 0;
 	if (bpf_skb_load_bytes(skb, ETH_HLEN, &iph, sizeof(iph)))

@@ -27,6 +27,8 @@ public protocol DataPlaneState {
     /// The address (network order) is a local address of an attached
     /// interface (xdpfwd_laddrs): what a wildcard rule matches.
     mutating func isLocalAddress(_ address: UInt32) -> Bool
+    /// The VLAN upper device `ifindex` (xdpfwd_vlans), if it is one.
+    mutating func lookupVLAN(_ ifindex: UInt32, _ value: inout xdpfwd_vlan) -> Bool
     /// Slot `slot` of rule `ruleID`'s Maglev table (xdpfwd_maglev).
     mutating func maglevSlot(_ ruleID: UInt32, _ slot: UInt32, _ backend: inout xdpfwd_backend) -> Bool
 

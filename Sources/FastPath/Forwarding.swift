@@ -58,6 +58,8 @@ enum Forwarding {
         if changes.nextHop {
             current.nh_ifindex = entry.nh_ifindex
             current.nh_valid = entry.nh_valid
+            current.nh_vlan = entry.nh_vlan
+            current.nh_vlan_tci = entry.nh_vlan_tci
             current.nh_dmac = entry.nh_dmac
             current.nh_smac = entry.nh_smac
             current.nh_refreshed_ns = entry.nh_refreshed_ns
@@ -86,12 +88,11 @@ enum Forwarding {
         case XDPFWD_SNAT_NONE.rawValue: snat = key.saddr
         case XDPFWD_SNAT_FIXED.rawValue: snat = rule.snat_addr
         default:
-            var iface = xdpfwd_iface()
-            guard state.lookupIface(fib.ifindex, &iface), iface.ipv4_addr != 0 else {
+            snat = NextHop.snatAddress(fib.ifindex, state: &state)
+            guard snat != 0 else {
                 state.count(XDPFWD_STAT_DROP_NO_SNAT_ADDR)
                 return .drop
             }
-            snat = iface.ipv4_addr
         }
 
         let flowState: UInt8
@@ -147,7 +148,7 @@ enum Forwarding {
         forward.state = flowState
         forward.created_ns = now
         forward.last_seen_ns = now
-        NextHop.store(&forward, fib, now: now)
+        NextHop.store(&forward, fib, now: now, state: &state)
         if state.updateFlow(key, forward, flags: UInt64(CXDP_BPF_ANY)) != 0 {
             state.deleteFlow(replyKey)
             state.count(XDPFWD_STAT_DROP_FLOW_TABLE)

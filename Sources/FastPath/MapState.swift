@@ -14,7 +14,7 @@ import XDPLoader
 /// the BPF program drew.
 public struct MapState: DataPlaneState {
     private let flowsFD: Int32, rulesFD: Int32, ifacesFD: Int32, configFD: Int32, fibFD: Int32
-    private let laddrsFD: Int32, maglevFD: Int32
+    private let laddrsFD: Int32, maglevFD: Int32, vlansFD: Int32
     private let keepAlive: [AnyObject]
     private let globalCounters: UnsafeMutablePointer<UInt64>
     private let ruleCounters: UnsafeMutablePointer<xdpfwd_rule_stats>
@@ -41,8 +41,9 @@ public struct MapState: DataPlaneState {
         fibFD = fibProgram.raw
         laddrsFD = maps.laddrs.fd.raw
         maglevFD = maps.maglev.fd.raw
+        vlansFD = maps.vlans.fd.raw
         var owners: [AnyObject] = [maps.flows.fd, maps.rules.fd, maps.ifaces.fd, maps.config.fd, fibProgram,
-                                   maps.laddrs.fd, maps.maglev.fd]
+                                   maps.laddrs.fd, maps.maglev.fd, maps.vlans.fd]
         if flowCacheSlots > 0 {
             let flowCache = FlowCache(slots: flowCacheSlots, ttlNs: flowCacheTTLNs)
             owners.append(flowCache)
@@ -159,6 +160,11 @@ public struct MapState: DataPlaneState {
     public mutating func isLocalAddress(_ address: UInt32) -> Bool {
         var key = address, value: UInt32 = 0
         return cxdp_map_lookup(laddrsFD, &key, &value) == 0
+    }
+
+    public mutating func lookupVLAN(_ ifindex: UInt32, _ value: inout xdpfwd_vlan) -> Bool {
+        var key = ifindex
+        return cxdp_map_lookup(vlansFD, &key, &value) == 0
     }
 
     /// Two lookups (outer map -> inner map id -> slot): new flows of

@@ -41,17 +41,36 @@ enum NextHop {
         }
     }
 
+    /// nh_store: a VLAN upper as egress becomes its lower device plus the
+    /// tags to push (nh_vlan_egress).
     @inline(__always)
-    static func store(_ flow: inout xdpfwd_flow, _ query: xdpfwd_fib_query, now: UInt64) {
+    static func store<S: DataPlaneState>(_ flow: inout xdpfwd_flow, _ query: xdpfwd_fib_query, now: UInt64, state: inout S) {
         flow.nh_ifindex = query.ifindex
+        flow.nh_vlan = 0
         if query.rc == Int32(CXDP_FIB_LKUP_RET_SUCCESS) {
             flow.nh_dmac = query.dmac
             flow.nh_smac = query.smac
             flow.nh_valid = 1
+            var vlan = xdpfwd_vlan()
+            if state.lookupVLAN(query.ifindex, &vlan) {
+                flow.nh_ifindex = vlan.lower_ifindex
+                flow.nh_vlan_tci = vlan.tci
+                flow.nh_vlan = vlan.tags
+            }
         } else {
             flow.nh_valid = 0
         }
         flow.nh_refreshed_ns = now
+    }
+
+    /// nh_snat_addr: the --snat auto source for flows leaving through
+    /// ifindex (the attached interface's IPv4 address, or the VLAN upper's).
+    @inline(__always)
+    static func snatAddress<S: DataPlaneState>(_ ifindex: UInt32, state: inout S) -> UInt32 {
+        var iface = xdpfwd_iface()
+        if state.lookupIface(ifindex, &iface) { return iface.ipv4_addr }
+        var vlan = xdpfwd_vlan()
+        return state.lookupVLAN(ifindex, &vlan) ? vlan.ipv4_addr : 0
     }
 
     /// nh_refresh: nil to continue, else the verdict for an untranslated packet.
@@ -62,7 +81,7 @@ enum NextHop {
         let query = lookup(packet, ingress: ingress, src: flow.new_saddr, dst: flow.new_daddr,
                            sport: flow.new_sport, dport: flow.new_dport, state: &state)
         guard usable(query.rc) else { return fail(query.rc, state: &state) }
-        store(&flow, query, now: now)
+        store(&flow, query, now: now, state: &state)
         return nil
     }
 
@@ -70,7 +89,9 @@ enum NextHop {
     /// through the kernel (slow path; FastPath never lacks "metadata room").
     @inline(__always)
     static func egress<S: DataPlaneState>(_ frame: Frame, _ flow: xdpfwd_flow, ingress: UInt32, state: inout S) -> Verdict {
-        if flow.nh_valid != 0 {
+        // A VLAN egress needs tags pushed, which FastPath does not do yet:
+        // the kernel sends it through the VLAN device (slow path).
+        if flow.nh_valid != 0 && flow.nh_vlan == 0 {
             if flow.nh_ifindex == ingress {
                 writeEthernet(frame, flow)
                 return Verdict(.tx, ingress)

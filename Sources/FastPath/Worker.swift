@@ -63,8 +63,10 @@ final class Worker {
             while index < count {
                 let length = cxdp_afp_snaplen(packet)
                 // A truncated capture cannot be forwarded whole (ring frames
-                // smaller than the packet): the kernel keeps it.
-                if length == cxdp_afp_len(packet) {
+                // smaller than the packet), and VLAN-tagged frames (their tag
+                // in tp_vlan_tci) are not FastPath's yet: the kernel keeps
+                // both (the TC classifier lets them through).
+                if length == cxdp_afp_len(packet) && cxdp_afp_status(packet) & UInt32(TP_STATUS_VLAN_VALID) == 0 {
                     handle(UnsafeMutableRawPointer(cxdp_afp_data(packet)!), Int(length), ingress: ring.ifindex, &state)
                 }
                 packet = cxdp_afp_next(packet)!

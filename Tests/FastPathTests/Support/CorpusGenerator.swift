@@ -113,8 +113,9 @@ struct CorpusGenerator {
                 packet.transport = .raw
                 packet.ip.protocol = pick([1, 2, 47, 50, 132, 255])
             } else {
-                // Not 0x86DD: FastPath does not forward IPv6 yet (docs/fastpath.md).
-                packet.ethernet.etherType = pick([0x0806, 0x8100, 0x88A8, 0x0801, 0x0000])
+                // Not 0x86DD, 0x8100, 0x88A8: FastPath does not forward IPv6
+                // or VLANs yet (docs/fastpath.md).
+                packet.ethernet.etherType = pick([0x0806, 0x0801, 0x0000, 0x88CC])
             }
         }
         mutate(&packet)
