@@ -18,6 +18,7 @@ public struct ForwarderCase: Sendable, Codable {
     public var rules = 1
     public var flows = 1
     public var snat = true     // full NAT (source becomes the forwarder's)
+    public var qdiscBypass = true  // AF_PACKET TX: PACKET_QDISC_BYPASS (else through the qdisc)
 
     /// The listen endpoint the generator sends to, the backend the sink is.
     static let listen: Packet.Endpoint = "198.18.0.1:5000"
@@ -34,6 +35,8 @@ public struct ForwarderCase: Sendable, Codable {
             ForwarderCase(key: "nftables-dnat", name: "kernel forwarding + nftables DNAT", kind: .nftDNAT),
             ForwarderCase(key: "udp-relay", name: "UDP relay (recvmmsg/sendmmsg)", kind: .udpRelay),
             ForwarderCase(key: "xdpfwd-afpacket", name: "xdpfwd AF_PACKET (FastPath)", kind: .afpacket),
+            ForwarderCase(key: "xdpfwd-afpacket-qdisc", name: "xdpfwd AF_PACKET, TX via the qdisc", kind: .afpacket,
+                          qdiscBypass: false),
             ForwarderCase(key: "xdpfwd-native-rules", name: "xdpfwd native, \(scaleRules) rules", kind: .xdpNative, rules: scaleRules),
             ForwarderCase(key: "xdpfwd-native-dnat", name: "xdpfwd native DNAT-only, 1 flow", kind: .xdpNative, snat: false),
             ForwarderCase(key: "xdpfwd-native-dnat-flows", name: "xdpfwd native DNAT-only, \(scaleFlows) flows",
@@ -115,7 +118,8 @@ final class RunningForwarder: @unchecked Sendable {
             func cli(_ arguments: [String]) throws {
                 try topo.fwd.exec([xdpfwd] + arguments + ["--pin-dir", pinDir])
             }
-            try cli(["attach", topo.f0, topo.f1, "--mode", "afpacket", "--cpus", "\(cpu)", "--no-irq-pinning", "--keep-gro"])
+            try cli(["attach", topo.f0, topo.f1, "--mode", "afpacket", "--cpus", "\(cpu)", "--no-irq-pinning", "--keep-gro"]
+                    + (c.qdiscBypass ? [] : ["--no-qdisc-bypass"]))
             undo.append { _ = try? cli(["detach", "--all", "--purge"]) }
             try cli(["rule", "add", "udp", ForwardingCase.listenString, ForwardingCase.backendString, "--snat", c.snat ? "auto" : "none"])
             // The forwarder process's threads (workers and the counter publisher).
