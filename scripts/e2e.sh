@@ -808,6 +808,7 @@ case_afpacket_restart() {
     res=$(client_curl "http://$TCP_LISTEN/blob" "$WORK/dl7") || { fail "curl after restart failed: $res"; return; }
     sha=$(sha256sum <"$WORK/dl7" | cut -d' ' -f1)
     [[ $sha == "$SHA1" ]] || { fail "sha256 mismatch after restart ($res)"; return; }
+    sleep 0.5  # the forwarder publishes its counters every 200 ms
     after=$(redirects)
     ((after - before > 1000)) || { fail "verdict_redirect moved only from $before to $after"; return; }
     capture xfwd detach --all

@@ -231,7 +231,9 @@ public struct AFPacketAttacher {
             try detachOne(ifindex, datapath: datapath)
         }
         try LocalAddresses.sync(datapath.maps)
-        unlink(files.optionsFile)
+        // A clean detach leaves nothing in the run directory (a crash
+        // leaves the log for the post-mortem).
+        for file in [files.optionsFile, files.logFile, files.groFile] { unlink(file) }
         return names
     }
 
