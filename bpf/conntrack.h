@@ -150,21 +150,44 @@ static __always_inline __u8 ct_tcp_next_state(__u8 st, __u8 dir, __u8 flags)
 		return XDPFWD_CT_TCP_RST;
 	if (flags & XDPFWD_TCP_FIN)
 		return st == XDPFWD_CT_TCP_RST ? st : XDPFWD_CT_TCP_FIN;
-	if ((flags & (XDPFWD_TCP_SYN | XDPFWD_TCP_ACK)) == XDPFWD_TCP_SYN &&
-	    dir == XDPFWD_DIR_FORWARD &&
-	    (st == XDPFWD_CT_TCP_FIN || st == XDPFWD_CT_TCP_RST))
-		/* The client reuses a closing tuple for a new connection:
-		 * without this the new connection would keep the short
-		 * FIN/RST timeout and never reach EST. */
-		return XDPFWD_CT_TCP_OPENING;
 	if (dir == XDPFWD_DIR_REPLY && st == XDPFWD_CT_TCP_OPENING)
 		return XDPFWD_CT_TCP_EST;
 	return st;
 }
 
 /*
- * Only packets that change the state (SYN-ACK, FIN, RST, a SYN reopening a
- * closed tuple) pay for the twin lookup.
+ * A client SYN (no ACK) on a flow in FIN or RST state: the client reuses
+ * the closing tuple for a new connection. Like Linux conntrack, that kills
+ * the old flow and starts a new one (current rule, backend and SNAT port);
+ * reopening the old entries would keep the old translation. A SYN on an
+ * OPENING or EST flow is a retransmission and keeps the flow.
+ * Family-independent: the caller passes the entry's state and direction.
+ */
+static __always_inline int ct_tcp_reuse(__u8 st, __u8 dir, __u8 flags)
+{
+	return (flags & (XDPFWD_TCP_SYN | XDPFWD_TCP_ACK)) == XDPFWD_TCP_SYN &&
+	       dir == XDPFWD_DIR_FORWARD &&
+	       (st == XDPFWD_CT_TCP_FIN || st == XDPFWD_CT_TCP_RST);
+}
+
+/* Delete a flow (the entry at key and its twin, if it still points back):
+ * its reply tuple, and so its SNAT port, is free again. */
+static __always_inline void ct_delete(const struct xdpfwd_flow_key *key,
+				      const struct xdpfwd_flow *e)
+{
+	struct xdpfwd_flow_key tk;
+	struct xdpfwd_flow *t;
+
+	ct_twin_key(e, key->proto, &tk);
+	t = bpf_map_lookup_elem(&xdpfwd_flows, &tk);
+	if (t && ct_points_back(t, key))
+		bpf_map_delete_elem(&xdpfwd_flows, &tk);
+	bpf_map_delete_elem(&xdpfwd_flows, key);
+}
+
+/*
+ * Only packets that change the state (SYN-ACK, FIN, RST) pay for the twin
+ * lookup.
  */
 static __always_inline void ct_tcp_update(const struct xdpfwd_flow_key *key,
 					  struct xdpfwd_flow *e, __u8 flags)

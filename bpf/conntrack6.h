@@ -78,6 +78,21 @@ static __always_inline int ct6_live(const struct xdpfwd_flow6_key *key,
 	return t && ct6_fresh(t, now, cfg);
 }
 
+/* ct_delete for IPv6: the entry at key, and its twin if it points back.
+ * A subprogram: its key stays off the caller's stack, which the new-flow
+ * path needs. */
+static __attribute__((noinline)) void ct6_delete(const struct xdpfwd_flow6_key *key,
+				       struct xdpfwd_flow6 *e)
+{
+	struct xdpfwd_flow6_key tk;
+
+	if (ct6_twin(key, e)) {
+		ct6_twin_key(e, key->proto, &tk);
+		bpf_map_delete_elem(&xdpfwd_flows6, &tk);
+	}
+	bpf_map_delete_elem(&xdpfwd_flows6, key);
+}
+
 /* TCP state machine of conntrack.h, applied to an entry and its twin. */
 static __always_inline void ct6_tcp_update(const struct xdpfwd_flow6_key *key,
 					   struct xdpfwd_flow6 *e, __u8 flags)

@@ -103,6 +103,7 @@ static __always_inline int fp_taken(struct __sk_buff *skb)
 	struct iphdr iph;
 	__u32 hlen, tot_len, l4_len, len = skb->len;
 	__u16 ports[2];
+	__u8 tcp_flags = 0;
 	__be16 proto;
 
 	/* VLAN-tagged (the tag already taken off into skb metadata, as the
@@ -128,6 +129,8 @@ static __always_inline int fp_taken(struct __sk_buff *skb)
 			return 0;
 		if ((doff >> 4) < 5 || (__u32)(doff >> 4) * 4 > l4_len)
 			return 0;
+		if (bpf_skb_load_bytes(skb, ETH_HLEN + hlen + 13, &tcp_flags, 1))
+			return 0;
 	} else if (iph.protocol == IPPROTO_UDP) {
 		__u16 ulen;
 
@@ -151,7 +154,10 @@ static __always_inline int fp_taken(struct __sk_buff *skb)
 	key.proto = iph.protocol;
 	ct_config_load(&cfg);
 	e = bpf_map_lookup_elem(&xdpfwd_flows, &key);
-	if (e && ct_live(&key, e, bpf_ktime_get_coarse_ns(), &cfg))
+	/* A client SYN on a closing flow starts a new flow (ct_tcp_reuse):
+	 * taken only if a rule still matches. */
+	if (e && !ct_tcp_reuse(e->state, e->direction, tcp_flags) &&
+	    ct_live(&key, e, bpf_ktime_get_coarse_ns(), &cfg))
 		return 1;
 	/* A rule for the destination: exact, or wildcard on a local address. */
 	return mg_rule4(&key) != NULL;

@@ -232,7 +232,7 @@ static __always_inline int xdpfwd_process6(struct xdp_md *ctx)
 	struct udphdr *uh;
 	__u32 l4_len = 0;
 	__u64 now;
-	int proto;
+	int proto, reuse;
 
 	p.data_end = data_end;
 	/* xdpfwd_xdp parsed these already; this program must again for the
@@ -297,9 +297,13 @@ static __always_inline int xdpfwd_process6(struct xdp_md *ctx)
 	e = bpf_map_lookup_elem(&xdpfwd_flows6, &key);
 	/* As for IPv4: a recently touched entry needs neither the config nor
 	 * the per-state timeout; only older entries and misses pay for them. */
-	if (!e || !ct6_recent(e, now)) {
+	reuse = e && ct_tcp_reuse(e->state, e->direction, p.tcp_flags);
+	if (!e || reuse || !ct6_recent(e, now)) {
 		ct_config_load(&cfg);
-		if (!e || !ct6_live(&key, e, now, &cfg))
+		if (reuse)
+			/* A new connection on a closing tuple (ct_tcp_reuse). */
+			ct6_delete(&key, e);
+		if (!e || reuse || !ct6_live(&key, e, now, &cfg))
 			return xdpfwd_new_flow6(ctx, &p, &key, e != NULL, &cfg);
 	}
 	return xdpfwd_established6(ctx, &p, &key, e, now);

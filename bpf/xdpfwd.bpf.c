@@ -78,7 +78,8 @@ static __always_inline int xdpfwd_established(struct xdp_md *ctx, struct pkt_inf
 /*
  * No live flow for the packet: create one if a rule matches. `expired` says
  * the lookup found a dead entry for this tuple, which the BPF_ANY insert of
- * the forward entry replaces.
+ * the forward entry replaces, or a closing flow that a client SYN just
+ * deleted (ct_tcp_reuse).
  *
  * Benign race: two CPUs creating the same forward flow at once both claim a
  * SNAT port (two reply entries); the last forward write wins and the
@@ -225,7 +226,7 @@ static __always_inline int xdpfwd_process(struct xdp_md *ctx)
 	struct udphdr *uh;
 	__u32 l4_len;
 	__u64 now;
-	int proto;
+	int proto, reuse;
 
 	proto = parse_ethhdr(&nh, data_end, &p.eth);
 	if (proto < 0) {
@@ -303,9 +304,14 @@ static __always_inline int xdpfwd_process(struct xdp_md *ctx)
 	 * (every timeout is at least 1 s): the common case needs neither the
 	 * config nor the per-state timeout. Only older entries and misses pay
 	 * for them. One call site of each path keeps the hot code compact. */
-	if (!e || !ct_recent(e, now)) {
+	reuse = e && ct_tcp_reuse(e->state, e->direction, p.tcp_flags);
+	if (!e || reuse || !ct_recent(e, now)) {
 		ct_config_load(&cfg);
-		if (!e || !ct_live(&key, e, now, &cfg))
+		if (reuse)
+			/* A new connection on a closing tuple: the old flow
+			 * goes, its SNAT port with it (ct_tcp_reuse). */
+			ct_delete(&key, e);
+		if (!e || reuse || !ct_live(&key, e, now, &cfg))
 			return xdpfwd_new_flow(ctx, &p, &key, e != NULL, now, &cfg);
 	}
 	return xdpfwd_established(ctx, &p, &key, e, now);

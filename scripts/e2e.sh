@@ -849,10 +849,6 @@ if [[ $MODE == afpacket ]]; then
     for entry in "${CASES[@]}"; do
         case ${entry##*:} in
         case_ipv6_* | case_pmtu) echo "# skip ${entry%%:*}: needs IPv6, XDP only so far (FastPath forwards IPv4)" ;;
-        # Open issue: in afpacket mode the drain check failed once in three
-        # runs (2 of 60 new connections reached the drained backend); skipped
-        # until understood, so it cannot hide behind a retry.
-        case_maglev) echo "# skip ${entry%%:*}: drain check flaky in afpacket mode (open issue, docs/fastpath.md)" ;;
         case_generic_mode) AFPACKET_CASES+=("forwarder crash and restart:case_afpacket_restart") ;;
         *) AFPACKET_CASES+=("$entry") ;;
         esac

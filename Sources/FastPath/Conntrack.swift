@@ -87,6 +87,27 @@ enum Conntrack {
         }
     }
 
+    /// ct_tcp_reuse: a client SYN (no ACK) on a flow in FIN or RST state
+    /// starts a new flow, like Linux conntrack; the old one is deleted.
+    @inline(__always)
+    static func tcpReuse(_ entry: xdpfwd_flow, flags: UInt8) -> Bool {
+        let st = entry.state
+        return flags & (Wire.tcpSYN | Wire.tcpACK) == Wire.tcpSYN
+            && entry.direction == UInt8(XDPFWD_DIR_FORWARD.rawValue)
+            && (st == UInt8(XDPFWD_CT_TCP_FIN.rawValue) || st == UInt8(XDPFWD_CT_TCP_RST.rawValue))
+    }
+
+    /// ct_delete: the entry at key, and its twin (read from the map, not a
+    /// cache) if it still points back.
+    static func delete<S: DataPlaneState>(_ key: xdpfwd_flow_key, _ entry: xdpfwd_flow, state: inout S) {
+        let twinKey = twinKey(entry, proto: key.proto)
+        var other = xdpfwd_flow()
+        if state.reloadFlow(twinKey, &other), pointsBack(other, key) {
+            state.deleteFlow(twinKey)
+        }
+        state.deleteFlow(key)
+    }
+
     /// The TCP state machine; true when entry changed.
     @inline(__always)
     static func tcpUpdate<S: DataPlaneState>(_ key: xdpfwd_flow_key, _ entry: inout xdpfwd_flow, flags: UInt8,
@@ -99,10 +120,6 @@ enum Conntrack {
             want = rst
         } else if flags & Wire.tcpFIN != 0 {
             if current != rst { want = fin }
-        } else if flags & (Wire.tcpSYN | Wire.tcpACK) == Wire.tcpSYN
-            && entry.direction == UInt8(XDPFWD_DIR_FORWARD.rawValue)
-            && (current == fin || current == rst) {
-            want = opening
         } else if entry.direction == UInt8(XDPFWD_DIR_REPLY.rawValue) && current == opening {
             want = established
         }

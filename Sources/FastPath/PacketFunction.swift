@@ -71,12 +71,22 @@ public enum PacketFunction {
 
         let now = state.now()
         var entry = xdpfwd_flow()
-        let found = state.lookupFlow(key, &entry)
+        var found = state.lookupFlow(key, &entry)
+        if found && tcpFlags & (Wire.tcpSYN | Wire.tcpACK) == Wire.tcpSYN {
+            // A client SYN on a known tuple (rare): decide on the map's
+            // current state, not a cached copy another worker may have
+            // moved to FIN or RST meanwhile.
+            found = state.reloadFlow(key, &entry)
+        }
+        // A new connection on a closing tuple: the old flow goes, its SNAT
+        // port with it (ct_tcp_reuse).
+        let reuse = found && Conntrack.tcpReuse(entry, flags: tcpFlags)
         // Touched within XDPFWD_TOUCH_NS: live whatever its state; only
         // older entries and misses need the config and the timeouts.
-        if !found || !Conntrack.recent(entry, now: now) {
+        if !found || reuse || !Conntrack.recent(entry, now: now) {
             let config = state.config()
-            if !found || !Conntrack.live(key, entry, now: now, config: config, state: &state) {
+            if reuse { Conntrack.delete(key, entry, state: &state) }
+            if !found || reuse || !Conntrack.live(key, entry, now: now, config: config, state: &state) {
                 return Forwarding.newFlow(packet, key: key, expired: found, ingress: ingress, now: now, config: config, state: &state)
             }
         }

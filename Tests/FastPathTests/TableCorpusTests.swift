@@ -157,6 +157,30 @@ struct TableCorpusTests {
             try bed.feed(Self.fromClient("198.18.0.2:40001", flags: [.rst]).bytes, "RST")
             try bed.expectSameFlows("backend change, delete, RST")
         }
+        // reuseClosingTuple, retransmittedSYN, reuseClosingTupleDNAT; also
+        // with the forwarder's conntrack cache.
+        let finAck: Packet.TCPFlags = [.fin, .ack], rst: Packet.TCPFlags = [.rst]
+        for (closing, snat, cache) in [(finAck, "auto", 0), (rst, "auto", 0), (finAck, "none", 0),
+                                       (rst, "none", 0), (finAck, "auto", 64), (rst, "none", 64)] {
+            let label = "reuse after \(closing), snat \(snat), cache \(cache)"
+            let bed = try DifferentialBed(flowCacheSlots: cache)
+            try bed.addRule("tcp", "198.18.0.1:8080", "198.18.1.2:8000", snat: snat)
+            try bed.feed(Self.fromClient().bytes, "\(label): SYN")
+            if snat == "none" {
+                let reply = Packet.tcp(src: "198.18.1.2:8000", dst: "198.18.0.2:40000", flags: [.syn, .ack],
+                                       srcMAC: Self.backendMAC, dstMAC: Self.outMAC)
+                try bed.feed(reply.bytes, ingress: bed.outIndex, "\(label): SYN-ACK")
+            } else {
+                try bed.addRule("tcp", "198.18.0.1:8080", "198.18.1.2:9000", snat: snat)
+            }
+            try bed.feed(Self.fromClient().bytes, "\(label): retransmitted SYN")
+            try bed.feed(Self.fromClient(flags: closing).bytes, "\(label): close")
+            try bed.feed(Self.fromClient(flags: [.ack]).bytes, "\(label): ACK while closing")
+            let again = try bed.feed(Self.fromClient().bytes, "\(label): new SYN")
+            #expect(again.fastPath.action == .redirect, "\(label)")
+            try bed.feed(Self.fromClient().bytes, "\(label): its retransmission")
+            try bed.expectSameFlows(label)
+        }
         // ICMPErrorTests (IPv4): frag-needed from the backend side, whole
         // quote and 28 bytes; port unreachable from the client side; errors
         // about no flow of ours and echo requests.

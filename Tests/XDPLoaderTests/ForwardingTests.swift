@@ -285,6 +285,72 @@ struct ForwardingTests {
         #expect(states == [XDPFWD_CT_TCP_RST.rawValue, XDPFWD_CT_TCP_RST.rawValue])
     }
 
+    /// The client's FIN, or its RST, that moves a flow to a closing state.
+    static let closings: [Packet.TCPFlags] = [[.fin, .ack], [.rst]]
+
+    @Test("a client SYN on a FIN or RST flow starts a new flow: the current backend, the old reply entry gone",
+          arguments: closings)
+    func reuseClosingTuple(closing: Packet.TCPFlags) throws {
+        let f = try F()
+        try f.addRule("tcp", "198.18.0.1:8080", "198.18.1.2:8000")
+        let syn = Self.fromClient()
+        let first = try f.run(syn.bytes)
+        let oldPort = try Self.snatPort(first.output)
+        Self.expectBytes(first.output, Self.translated(syn, src: .init("198.18.1.1", oldPort), dst: "198.18.1.2:8000"))
+        #expect(try f.run(Self.fromClient(flags: closing).bytes).verdict == .redirect)
+        try f.addRule("tcp", "198.18.0.1:8080", "198.18.1.2:9000")
+
+        let again = try f.run(syn.bytes)
+
+        #expect(again.verdict == .redirect)
+        let port = try Self.snatPort(again.output)
+        Self.expectBytes(again.output, Self.translated(syn, src: .init("198.18.1.1", port), dst: "198.18.1.2:9000"))
+        let entries = try f.maps.flows.entries()
+        #expect(entries.count == 2, "the new flow's two entries only: \(entries.count)")
+        #expect(!entries.contains { UInt16(bigEndian: $0.0.sport) == 8000 }, "the old reply entry is gone")
+        #expect(entries.allSatisfy { UInt32($0.1.state) == XDPFWD_CT_TCP_OPENING.rawValue })
+        #expect(try f.counter("flow_new") == 2)
+        #expect(try f.counter("flow_expired") == 1)
+    }
+
+    @Test("a retransmitted SYN on an opening flow keeps its translation")
+    func retransmittedSYN() throws {
+        let f = try F()
+        try f.addRule("tcp", "198.18.0.1:8080", "198.18.1.2:8000")
+        let syn = Self.fromClient()
+        let port = try Self.snatPort(f.run(syn.bytes).output)
+        try f.addRule("tcp", "198.18.0.1:8080", "198.18.1.2:9000")
+
+        let again = try f.run(syn.bytes)
+
+        #expect(again.verdict == .redirect)
+        Self.expectBytes(again.output, Self.translated(syn, src: .init("198.18.1.1", port), dst: "198.18.1.2:8000"))
+        #expect(try f.counter("flow_new") == 1)
+        #expect(try f.maps.flows.keys().count == 2)
+    }
+
+    @Test("--snat none: a new connection on a closing tuple claims the same reply tuple again", arguments: closings)
+    func reuseClosingTupleDNAT(closing: Packet.TCPFlags) throws {
+        let f = try F()
+        try f.addRule("tcp", "198.18.0.1:8080", "198.18.1.2:8000", snat: "none")
+        let syn = Self.fromClient()
+        let expected = Self.translated(syn, src: "198.18.0.2:40000", dst: "198.18.1.2:8000")
+        Self.expectBytes(try f.run(syn.bytes).output, expected)
+        let reply = Packet.tcp(src: "198.18.1.2:8000", dst: "198.18.0.2:40000", flags: [.syn, .ack],
+                               srcMAC: Self.backendMAC, dstMAC: Self.outMAC)
+        #expect(try f.run(reply.bytes, ingress: f.outIndex).verdict == .redirect)
+        #expect(try f.run(Self.fromClient(flags: closing).bytes).verdict == .redirect)
+
+        let again = try f.run(syn.bytes)
+
+        #expect(again.verdict == .redirect)
+        Self.expectBytes(again.output, expected)
+        #expect(try f.counter("drop_flow_clash") == 0)
+        #expect(try f.counter("flow_new") == 2)
+        let states = try f.maps.flows.entries().map { UInt32($0.1.state) }
+        #expect(states == [XDPFWD_CT_TCP_OPENING.rawValue, XDPFWD_CT_TCP_OPENING.rawValue])
+    }
+
     @Test("an idle flow past its timeout is replaced by a new one")
     func expiry() throws {
         let f = try F()

@@ -126,6 +126,40 @@ struct ForwardingV6Tests {
         #expect(Packet6.checksumErrors(fixed.output).isEmpty)
     }
 
+    @Test("a client SYN on a FIN or RST flow starts a new flow; a retransmitted SYN keeps it; --snat none reuse",
+          arguments: T.closings)
+    func reuseClosingTuple(closing: Packet.TCPFlags) throws {
+        let f = try F()
+        try f.addRule("tcp", "[2001:2::1]:8080", "[2001:2:0:1::2]:8000")
+        let syn = Self.fromClient()
+        let oldPort = try Self.snatPort(f.run(syn.bytes).output)
+        // A retransmission while opening: same translation, even after the rule changed.
+        try f.addRule("tcp", "[2001:2::1]:8080", "[2001:2:0:1::2]:9000")
+        Self.expectBytes(try f.run(syn.bytes).output, Self.translated(syn, src: .init(Self.snatAddress, oldPort), dst: Self.backend))
+        #expect(try f.run(Self.fromClient(flags: closing).bytes).verdict == .redirect)
+
+        let again = try f.run(syn.bytes)
+
+        #expect(again.verdict == .redirect)
+        let port = try Self.snatPort(again.output)
+        Self.expectBytes(again.output, Self.translated(syn, src: .init(Self.snatAddress, port), dst: "[2001:2:0:1::2]:9000"))
+        let entries = try f.maps.flows6.entries()
+        #expect(entries.count == 2, "the new flow's two entries only: \(entries.count)")
+        #expect(!entries.contains { UInt16(bigEndian: $0.0.sport) == 8000 }, "the old reply entry is gone")
+        #expect(try f.counter("flow_new") == 2)
+        #expect(try f.counter("flow_expired") == 1)
+
+        // --snat none: the same reply tuple is claimed again, no clash.
+        try f.addRule("tcp", "[2001:2::1]:8081", "[2001:2:0:1::2]:8000", snat: "none")
+        let dnat = Self.fromClient(to: "[2001:2::1]:8081")
+        let expected = Self.translated(dnat, src: Self.client, dst: Self.backend)
+        Self.expectBytes(try f.run(dnat.bytes).output, expected)
+        #expect(try f.run(Self.fromClient(to: "[2001:2::1]:8081", flags: closing).bytes).verdict == .redirect)
+        Self.expectBytes(try f.run(dnat.bytes).output, expected)
+        #expect(try f.counter("drop_flow_clash") == 0)
+        #expect(try f.counter("flow_new") == 4)
+    }
+
     @Test("a backend on the ingress side goes back out with XDP_TX; no neighbour takes the slow path")
     func hairpinAndSlowPath() throws {
         let f = try F()
