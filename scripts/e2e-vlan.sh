@@ -31,6 +31,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export XDPFWD_LAB_PREFIX=${XDPFWD_LAB_PREFIX:-xfv$$}
 # shellcheck source=scripts/lab.sh
 source "$ROOT/scripts/lab.sh"
+# shellcheck source=scripts/e2e-lib.sh
+source "$ROOT/scripts/e2e-lib.sh"
 
 XDPFWD=${XDPFWD:-}
 while (($#)); do
@@ -82,36 +84,6 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 xfwd() { ip netns exec "$NS_FWD" "$XDPFWD" "$@" --pin-dir "$LAB_PIN_DIR"; }
-fail() { REASON=$*; return 1; }
-one_line() { printf '%s' "$*" | tr '\n' ' ' | cut -c1-300; }
-
-run_case() {
-    REASON=""
-    if "$2"; then
-        echo "ok - $1"
-        PASSED=$((PASSED + 1))
-    else
-        echo "not ok - $1: $(one_line "${REASON:-failed}")"
-        FAILED=$((FAILED + 1))
-    fi
-}
-
-background() {
-    local ns=$1 log=$2
-    shift 2
-    ip netns exec "$ns" timeout "$SERVER_LIFETIME" "$@" >"$log" 2>&1 &
-    BG_PIDS+=($!)
-}
-
-wait_tcp() {
-    local i
-    for ((i = 0; i < 50; i++)); do
-        ip netns exec "$1" timeout 1 bash -c "exec 3<>/dev/tcp/$2/$3" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
-
 # Can this kernel create VLAN devices? Probed in a throwaway namespace.
 kernel_has_vlan() {
     local ns=xfvprobe$$ ok=1
