@@ -1,45 +1,20 @@
 import CXDP
-import Foundation
 import XDPLoader
 
 /// The benchmark BPF object (bpf/bench.bpf.c, embedded at build time):
 /// generator, sink, bare-limit forwarder. Every instance is private (no
 /// pinning); the object lives as long as this value.
 final class BenchObject: @unchecked Sendable {
-    private let handle: OpaquePointer
+    private let object: BPFObject
 
     init() throws {
-        guard let data = Data(base64Encoded: "\(EmbeddedBenchObject.base64)") else {
-            throw XDPFwdError.state("the embedded benchmark BPF object is not valid base64: rebuild xdpfwd")
-        }
-        let bytes = [UInt8](data)
-        var handle: OpaquePointer? = nil
-        cxdp_log_reset()
-        let opened = bytes.withUnsafeBytes { cxdp_object_open_mem($0.baseAddress, $0.count, "xfbench", nil, &handle) }
-        if opened < 0 {
-            throw XDPFwdError.syscall(SyscallError("bpf_object__open_mem", "xfbench", errno: -opened, log: String(cString: cxdp_log_text())))
-        }
-        self.handle = handle!
-        cxdp_log_reset()
-        let loaded = cxdp_object_load(self.handle)
-        if loaded < 0 {
-            throw XDPFwdError.syscall(SyscallError("bpf_object__load", "xfbench", errno: -loaded, log: String(cString: cxdp_log_text())))
-        }
+        object = try BPFObject.open(base64: EmbeddedBenchObject.base64, name: "xfbench")
+        try object.load()
     }
 
-    func program(_ name: String) throws -> OwnedFD {
-        let fd = cxdp_object_program_fd(handle, name)
-        try check(fd, "bpf_object__find_program_by_name", name)
-        return try OwnedFD.duplicating(fd, "program \(name)")
-    }
+    func program(_ name: String) throws -> OwnedFD { try object.programFD(name) }
 
-    func map(_ name: String) throws -> OwnedFD {
-        let fd = cxdp_object_map_fd(handle, name)
-        try check(fd, "bpf_object__find_map_by_name", name)
-        return try OwnedFD.duplicating(fd, "map \(name)")
-    }
-
-    deinit { cxdp_object_close(handle) }
+    func map(_ name: String) throws -> OwnedFD { try object.mapFD(name) }
 }
 
 /// Attaches an XDP program to ifindex in the calling thread's namespace with

@@ -82,7 +82,7 @@ public struct Datapath: Sendable {
     /// Loads the embedded object. With a layout, maps are reused from or
     /// pinned to its directory; without one every map is private.
     public static func load(pinnedAt layout: PinLayout? = nil) throws -> (Datapath, passProgram: OwnedFD) {
-        let object = try BPFObject.openEmbedded(pinRoot: layout?.directory)
+        let object = try BPFObject.open(base64: EmbeddedBPFObject.base64, name: "xdpfwd", pinRoot: layout?.directory)
         try object.load()
         let maps = try DatapathMaps { try object.mapFD($0) }
         let datapath = Datapath(
@@ -141,53 +141,4 @@ public struct Datapath: Sendable {
         }
         _ = rmdir(layout.directory)
     }
-}
-
-/// A libbpf object opened from the embedded ELF bytes.
-final class BPFObject {
-    private let handle: OpaquePointer
-    /// The ELF object that scripts/build-bpf.sh embedded at build time.
-    static func embeddedBytes() throws -> [UInt8] {
-        guard let data = Data(base64Encoded: "\(EmbeddedBPFObject.base64)") else {
-            throw XDPFwdError.state("the embedded BPF object is not valid base64: rebuild xdpfwd")
-        }
-        return [UInt8](data)
-    }
-
-    private init(handle: OpaquePointer) { self.handle = handle }
-
-    static func openEmbedded(pinRoot: String?) throws -> BPFObject {
-        var handle: OpaquePointer? = nil
-        let bytes = try embeddedBytes()
-        cxdp_log_reset()
-        let result = bytes.withUnsafeBytes { buffer in
-            cxdp_object_open_mem(buffer.baseAddress, buffer.count, "xdpfwd", pinRoot, &handle)
-        }
-        if result < 0 {
-            throw XDPFwdError.syscall(SyscallError("bpf_object__open_mem", "xdpfwd", errno: -result, log: String(cString: cxdp_log_text())))
-        }
-        return BPFObject(handle: handle!)
-    }
-
-    func load() throws {
-        cxdp_log_reset()
-        let result = cxdp_object_load(handle)
-        if result < 0 {
-            throw XDPFwdError.syscall(SyscallError("bpf_object__load", "xdpfwd", errno: -result, log: String(cString: cxdp_log_text())))
-        }
-    }
-
-    func programFD(_ name: String) throws -> OwnedFD {
-        let fd = cxdp_object_program_fd(handle, name)
-        try check(fd, "bpf_object__find_program_by_name", name)
-        return try OwnedFD.duplicating(fd, "program \(name)")
-    }
-
-    func mapFD(_ name: String) throws -> OwnedFD {
-        let fd = cxdp_object_map_fd(handle, name)
-        try check(fd, "bpf_object__find_map_by_name", name)
-        return try OwnedFD.duplicating(fd, "map \(name)")
-    }
-
-    deinit { cxdp_object_close(handle) }
 }
