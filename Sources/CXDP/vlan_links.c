@@ -34,12 +34,13 @@ static uint8_t egress_pcp_of_priority0(struct rtattr *qos)
 	return 0;
 }
 
-/* One RTM_NEWLINK message: fill *out and return 1 if it is a VLAN. */
+/* One RTM_NEWLINK message: fill *out and return 1 if it is a VLAN with a
+ * VLAN id (a message without one is not a device we can tag for). */
 static int parse_link(struct nlmsghdr *nh, struct cxdp_vlan_link *out)
 {
 	struct ifinfomsg *ifi = NLMSG_DATA(nh);
 	int len = nh->nlmsg_len - NLMSG_LENGTH(sizeof(*ifi));
-	int is_vlan = 0;
+	int is_vlan = 0, has_id = 0;
 
 	if (len < 0)
 		return 0;
@@ -51,14 +52,17 @@ static int parse_link(struct nlmsghdr *nh, struct cxdp_vlan_link *out)
 		} else if (a->rta_type == IFLA_LINKINFO) {
 			int ilen = RTA_PAYLOAD(a);
 			for_each_rta(i, (struct rtattr *)RTA_DATA(a), ilen) {
+				/* The kernel puts the kind with its NUL ("vlan\0"). */
 				if (i->rta_type == IFLA_INFO_KIND)
-					is_vlan = RTA_PAYLOAD(i) >= 4 && strncmp(RTA_DATA(i), "vlan", 5) == 0;
+					is_vlan = RTA_PAYLOAD(i) >= 5 && memcmp(RTA_DATA(i), "vlan", 5) == 0;
 				if (i->rta_type != IFLA_INFO_DATA)
 					continue;
 				int dlen = RTA_PAYLOAD(i);
 				for_each_rta(d, (struct rtattr *)RTA_DATA(i), dlen) {
-					if (d->rta_type == IFLA_VLAN_ID && RTA_PAYLOAD(d) >= 2)
+					if (d->rta_type == IFLA_VLAN_ID && RTA_PAYLOAD(d) >= 2) {
 						memcpy(&out->vlan_id, RTA_DATA(d), 2);
+						has_id = out->vlan_id < 4095;
+					}
 					else if (d->rta_type == IFLA_VLAN_PROTOCOL && RTA_PAYLOAD(d) >= 2)
 						memcpy(&out->proto_be, RTA_DATA(d), 2);
 					else if (d->rta_type == IFLA_VLAN_EGRESS_QOS)
@@ -67,7 +71,37 @@ static int parse_link(struct nlmsghdr *nh, struct cxdp_vlan_link *out)
 			}
 		}
 	}
-	return is_vlan;
+	return is_vlan && has_id;
+}
+
+int cxdp_vlan_links_parse(const void *buf, int len, struct cxdp_vlan_link *out,
+			  int capacity, int *count)
+{
+	int left = len;
+
+	if (len < 0 || *count < 0 || *count > capacity)
+		return -EINVAL;
+	for (struct nlmsghdr *nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, left);
+	     nh = NLMSG_NEXT(nh, left)) {
+		if (nh->nlmsg_type == NLMSG_DONE)
+			return 1;
+		if (nh->nlmsg_type == NLMSG_ERROR) {
+			if (nh->nlmsg_len < NLMSG_LENGTH(sizeof(struct nlmsgerr)))
+				return -EIO;
+			struct nlmsgerr *e = NLMSG_DATA(nh);
+			return e->error < 0 ? e->error : -EIO;
+		}
+		if (nh->nlmsg_type != RTM_NEWLINK ||
+		    nh->nlmsg_len < NLMSG_LENGTH(sizeof(struct ifinfomsg)))
+			continue;
+		struct cxdp_vlan_link link;
+		if (parse_link(nh, &link)) {
+			if (*count >= capacity)
+				return -ENOSPC;
+			out[(*count)++] = link;
+		}
+	}
+	return 0;
 }
 
 int cxdp_vlan_links(struct cxdp_vlan_link *out, int capacity)
@@ -104,31 +138,11 @@ int cxdp_vlan_links(struct cxdp_vlan_link *out, int capacity)
 		}
 		if (n == 0)
 			break;
-		int left = (int)n;
-		for (struct nlmsghdr *nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, left);
-		     nh = NLMSG_NEXT(nh, left)) {
-			if (nh->nlmsg_type == NLMSG_DONE) {
-				done = 1;
-				break;
-			}
-			if (nh->nlmsg_type == NLMSG_ERROR) {
-				struct nlmsgerr *e = NLMSG_DATA(nh);
-				err = e->error ? e->error : -EIO;
-				done = 1;
-				break;
-			}
-			if (nh->nlmsg_type != RTM_NEWLINK)
-				continue;
-			struct cxdp_vlan_link link;
-			if (parse_link(nh, &link)) {
-				if (count >= capacity) {
-					err = -ENOSPC;
-					done = 1;
-					break;
-				}
-				out[count++] = link;
-			}
-		}
+		int rc = cxdp_vlan_links_parse(buf, (int)n, out, capacity, &count);
+		if (rc < 0)
+			err = rc;
+		if (rc != 0)
+			done = 1;
 	}
 	close(fd);
 	return err ? err : count;

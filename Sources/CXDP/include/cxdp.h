@@ -83,6 +83,13 @@ struct cxdp_vlan_link {
  * are more than capacity, or another -errno. */
 int cxdp_vlan_links(struct cxdp_vlan_link *out, int capacity);
 
+/* One recv() of an RTM_GETLINK dump: appends the VLAN devices of buf[0,len)
+ * to out at *count. Returns 0 for more to come, 1 at NLMSG_DONE, -ENOSPC
+ * past capacity, the kernel's -errno for NLMSG_ERROR, -EIO for a short
+ * error message. Messages too short for their headers are skipped. */
+int cxdp_vlan_links_parse(const void *buf, int len, struct cxdp_vlan_link *out,
+			  int capacity, int *count);
+
 /* setns(fd, CLONE_NEWNET) for the calling thread (needs _GNU_SOURCE). */
 int cxdp_setns_net(int fd);
 
