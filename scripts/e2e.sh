@@ -444,6 +444,32 @@ case_snat_addr() {
     [[ $seen == "$SNAT_FIXED_ADDR" ]] || fail "backend saw '$(one_line "$seen")', want $SNAT_FIXED_ADDR"
 }
 
+# An address added to f0 after the wildcard rule: not forwarded until
+# `xdpfwd sync` re-reads the attached interfaces, then forwarded (no detach).
+SYNC_ADDR=198.18.0.9
+case_sync() {
+    local token reply
+    capture xfwd rule add udp "0.0.0.0:15400" "$BACKEND_ADDR:$UDP_PORT"
+    ((RC == 0)) || { fail "rule add (wildcard) exit $RC: $ERR"; return; }
+    ip -n "$NS_FWD" addr add "$SYNC_ADDR/24" dev f0 || { fail "could not add $SYNC_ADDR to f0"; return; }
+    token="xdpfwd-sync-$$-$RANDOM"
+    reply=$(printf '%s\n' "$token" | ip netns exec "$NS_CLIENT" timeout 4 \
+        socat -T2 - "UDP4:$SYNC_ADDR:15400" 2>/dev/null)
+    [[ -z $reply ]] || { fail "forwarded to $SYNC_ADDR before sync: '$(one_line "$reply")'"; return; }
+    capture xfwd sync --json
+    ((RC == 0)) || { fail "sync exit $RC: $ERR"; return; }
+    json_check "d['changed'] and '$SYNC_ADDR' in d['local_addresses']" <<<"$OUT" >/dev/null ||
+        { fail "sync --json: $(one_line "$OUT")"; return; }
+    reply=$(printf '%s\n' "$token" | ip netns exec "$NS_CLIENT" timeout 5 \
+        socat -T3 - "UDP4:$SYNC_ADDR:15400" 2>/dev/null)
+    [[ $reply == "$token" ]] || { fail "no echo through $SYNC_ADDR after sync: '$(one_line "$reply")'"; return; }
+    capture xfwd sync
+    [[ $RC == 0 && $OUT == "in sync: nothing changed" ]] || { fail "second sync: exit $RC: $(one_line "$OUT")"; return; }
+    capture xfwd rule del udp "0.0.0.0:15400"
+    ((RC == 0)) || fail "rule del exit $RC: $ERR"
+    ip -n "$NS_FWD" addr del "$SYNC_ADDR/24" dev f0
+}
+
 # expect_error WHAT CMD...: CMD must exit non-zero with exactly one stderr line.
 expect_error() {
     local what=$1
@@ -804,6 +830,7 @@ CASES=(
     "snat none shows client address:case_snat_none"
     "snat auto shows forwarder address:case_snat_auto"
     "snat ADDR shows that address:case_snat_addr"
+    "sync picks up a new local address:case_sync"
     "error paths:case_errors"
     "detach --all:case_detach"
     "generic mode after re-attach:case_generic_mode"

@@ -4,9 +4,9 @@ import RuleModel
 
 /// The local addresses of the attached interfaces, as the data plane's
 /// wildcard rules see them (`xdpfwd_laddrs`, `xdpfwd_laddrs6`). The sets
-/// are re-read from the interfaces on every attach, detach and rule add:
-/// an address added or removed later takes effect at the next of those
-/// commands. IPv6 link-local addresses are left out (a forwarded flow
+/// are re-read from the interfaces on every attach, detach, rule add and
+/// sync: an address added or removed later takes effect at the next of
+/// those commands. IPv6 link-local addresses are left out (a forwarded flow
 /// cannot be routed back to one).
 public enum LocalAddresses {
     /// Every address on the given interfaces -> ifindex.

@@ -14,7 +14,7 @@ struct XDPFwd: ParsableCommand {
             Exit status: 0 success, 1 runtime error, 64 usage error.
             """,
         version: "0.1.0",
-        subcommands: [Attach.self, Forward.self, Detach.self, Status.self, RuleCommand.self, FlowsCommand.self, Stats.self, Bench.self, Gen.self]
+        subcommands: [Attach.self, Forward.self, Detach.self, Sync.self, Status.self, RuleCommand.self, FlowsCommand.self, Stats.self, Bench.self, Gen.self]
     )
 }
 

@@ -145,6 +145,39 @@ final class AttachTests {
         #expect(try xdpProgram("d0") != 0)
     }
 
+    @Test("sync re-reads readdressed interfaces and vanished ones, programs untouched; a second sync finds nothing")
+    func syncReadsAddressesAgain() throws {
+        _ = try inside { try Attacher(layout: layout).attach(["v0"], mode: .native) }
+        _ = try inside { try Attacher(layout: layout).attach(["d0"], mode: .generic) }
+        let program = try xdpProgram("v0")
+        let d0 = try inside { try Interface.named("d0").ifindex }
+        try namespace.ip(["addr", "del", "198.18.0.1/24", "dev", "v0"])
+        try namespace.ip(["addr", "add", "198.18.0.7/24", "dev", "v0"])
+        try namespace.ip(["-6", "addr", "add", "2001:2::7/64", "dev", "v0", "nodad"])
+        try namespace.ip(["link", "del", "d0"])
+
+        let report = try inside { try Attacher(layout: layout).sync() }
+
+        #expect(report.addressChanges == [
+            .init(interface: "v0", family: "ipv4", old: IPAddress("198.18.0.1"), new: IPAddress("198.18.0.7")),
+            .init(interface: "v0", family: "ipv6", old: nil, new: IPAddress("2001:2::7")),
+        ])
+        #expect(report.vanished == [d0])
+        #expect(report.localAddressesBefore.contains(IPAddress("198.18.0.1")!))
+        #expect(report.localAddressesAfter == [IPAddress("198.18.0.7")!, IPAddress("2001:2::7")!])
+        let record = try inside {
+            try Datapath.openPinned(layout).maps.ifaces.lookup(try Interface.named("v0").ifindex)
+        }
+        #expect(record?.ipv4_addr == IPv4Address("198.18.0.7")!.networkOrder)
+        #expect(record.map { IPv6Address(networkOrderWords: $0.ipv6_addr) } == IPv6Address("2001:2::7"))
+        #expect(try xdpProgram("v0") == program, "the program stays attached")
+
+        let again = try inside { try Attacher(layout: layout).sync() }
+
+        #expect(!again.changedAnything)
+        #expect(again.addressChanges.isEmpty)
+    }
+
     @Test("a pin dir outside bpffs is refused with the fix in the message")
     func requiresBPFFS() throws {
         let layout = try PinLayout(directory: "/tmp/xdpfwd-not-bpffs-\(getpid())/state")
