@@ -523,7 +523,11 @@ case_detach() {
     fi
     sleep 0.5
     after=$(backend_requests)
-    ((after == before)) || fail "backend still got a request after detach ($before -> $after)"
+    ((after == before)) || { fail "backend still got a request after detach ($before -> $after)"; return; }
+    # All or nothing: an unknown second interface leaves f0 unattached.
+    expect_error "attach f0 nope0" xfwd attach f0 nope0 || return
+    ((RC == 64)) || { fail "attach f0 nope0: exit $RC, want 64"; return; }
+    if xdp_attached f0; then fail "attach f0 nope0 left f0 attached: $(ip -n "$NS_FWD" link show dev f0)"; fi
 }
 
 # After detach, attach again in generic (skb) mode: the same download works.

@@ -213,7 +213,8 @@ public struct Attacher {
         try maps.ifaces.delete(ifindex)
     }
 
-    static func resolveUnique(_ names: [String]) throws -> [Interface] {
+    /// The interfaces by name: refuses none, unknown and repeated names.
+    public static func resolveUnique(_ names: [String]) throws -> [Interface] {
         guard !names.isEmpty else { throw XDPFwdError.invalidArgument("no interface given") }
         var seen = Set<String>()
         for name in names where !seen.insert(name).inserted {

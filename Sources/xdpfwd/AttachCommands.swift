@@ -29,30 +29,45 @@ struct Attach: ParsableCommand {
         switch mode {
         case .native: printXDP(try Attacher(layout: layout).attach(interfaces, mode: .native))
         case .generic: printXDP(try Attacher(layout: layout).attach(interfaces, mode: .generic))
-        case .afpacket: try attachAFPacket(interfaces, layout: layout, reason: nil)
+        case .afpacket:
+            try attachAFPacket(interfaces, layout: layout, reason: nil)
+            try runForegroundForwarder(layout: layout)
         case .auto:
-            // Native XDP where the driver has it; AF_PACKET elsewhere.
-            let options = try afpacket.forwarderOptions()
-            _ = options
-            var fallback: [(String, String)] = []
-            for name in interfaces {
-                do {
-                    printXDP(try Attacher(layout: layout).attach([name], mode: .native))
-                } catch let error as XDPFwdError where error.description.contains("no native XDP support") {
-                    fallback.append((name, "the driver has no native XDP"))
+            // Native XDP where the driver has it; AF_PACKET elsewhere. All or
+            // nothing: names are checked first, and a later failure detaches
+            // the interfaces this command attached.
+            _ = try afpacket.forwarderOptions()
+            _ = try Attacher.resolveUnique(interfaces)
+            var native: [AttachedInterface] = []
+            var fallback: [String] = []
+            do {
+                for name in interfaces {
+                    do {
+                        native += try Attacher(layout: layout).attach([name], mode: .native)
+                    } catch let error as XDPFwdError where error.description.contains("no native XDP support") {
+                        fallback.append(name)
+                    }
                 }
-            }
-            if !fallback.isEmpty {
-                try attachAFPacket(fallback.map(\.0), layout: layout, reason: fallback.map(\.1).first)
+                if !fallback.isEmpty {
+                    try attachAFPacket(fallback, layout: layout, reason: "the driver has no native XDP", before: { printXDP(native) })
+                } else {
+                    printXDP(native)
+                }
+            } catch {
+                if !native.isEmpty { _ = try? Attacher(layout: layout).detach(native.map(\.interface.name)) }
+                throw error
             }
         }
     }
 
-    private func attachAFPacket(_ names: [String], layout: PinLayout, reason: String?) throws {
+    /// `before` prints what was attached natively once the AF_PACKET attach
+    /// succeeded (and before a --foreground forwarder takes over).
+    private func attachAFPacket(_ names: [String], layout: PinLayout, reason: String?, before: () -> Void = {}) throws {
         let options = try afpacket.forwarderOptions()
         let attacher = AFPacketAttacher(layout: layout)
         let start: AFPacketAttacher.Start = foreground ? .foreground : .background(executable: try selfExecutable())
         let (attached, pid) = try attacher.attach(names, options: options, start: start)
+        before()
         for entry in attached {
             let address = entry.ipv4NetworkOrder == 0
                 ? "no IPv4 address: auto SNAT cannot use it"
@@ -63,7 +78,12 @@ struct Attach: ParsableCommand {
             if entry.enabledForwarding { printLine("  enabled net.ipv4.conf.\(entry.interface.name).forwarding (restored on detach)") }
         }
         if let pid { printLine("afpacket forwarder running (pid \(pid), workers on CPU \(options.cpus.map(String.init).joined(separator: ",")))") }
-        if foreground { try attacher.runForeground(options: options) { printLine($0) } }
+    }
+
+    /// --foreground: the forwarder runs in this process until signalled.
+    private func runForegroundForwarder(layout: PinLayout) throws {
+        guard foreground else { return }
+        try AFPacketAttacher(layout: layout).runForeground(options: try afpacket.forwarderOptions()) { printLine($0) }
     }
 
     private func printXDP(_ attached: [AttachedInterface]) {
