@@ -28,6 +28,7 @@
 #include "parsing.h"
 #include "conntrack.h"
 #include "maglev.h"
+#include "vlan.h"
 
 #ifndef AF_INET
 #define AF_INET 2
@@ -54,9 +55,45 @@ static __always_inline void fp_fib_query(void *ctx, struct xdpfwd_fib_query *q)
 	__builtin_memcpy(q->dmac, fib.dmac, ETH_ALEN);
 }
 
+/*
+ * Where the L3 header starts in the skb's bytes, and its type (*proto),
+ * judged on the frame as the wire had it, as parse_vlan_tags does. Before
+ * the tap the kernel took the outer tag (802.1Q or 802.1ad) off into skb
+ * metadata (vlan_present, vlan_proto), which is also how the FastPath
+ * ring reports it; an inner tag stays in the bytes. Returns -1 when a tag
+ * is cut short.
+ */
+static __always_inline int fp_l3(struct __sk_buff *skb, __be16 *proto)
+{
+	int l3 = ETH_HLEN;
+
+	if (bpf_skb_load_bytes(skb, 12, proto, sizeof(*proto)))
+		return -1;
+	if (skb->vlan_present) {
+		/* The wire's outer TPID is vlan_proto; the bytes' type is the
+		 * type behind that tag. */
+		if (skb->vlan_proto != bpf_htons(ETH_P_8021Q) && skb->vlan_proto != bpf_htons(ETH_P_8021AD)) {
+			*proto = skb->vlan_proto;
+			return l3;
+		}
+		if (*proto != bpf_htons(ETH_P_8021Q))
+			return l3;
+		/* Inner tag in the bytes: its type follows its TCI. */
+		return bpf_skb_load_bytes(skb, 16, proto, sizeof(*proto)) ? -1 : l3 + VLAN_TAG_LEN;
+	}
+	if (*proto != bpf_htons(ETH_P_8021Q) && *proto != bpf_htons(ETH_P_8021AD))
+		return l3;
+	/* Tags the kernel left in the bytes (none taken off). */
+	if (bpf_skb_load_bytes(skb, 16, proto, sizeof(*proto)))
+		return -1;
+	if (*proto != bpf_htons(ETH_P_8021Q))
+		return l3 + VLAN_TAG_LEN;
+	return bpf_skb_load_bytes(skb, 20, proto, sizeof(*proto)) ? -1 : l3 + 2 * VLAN_TAG_LEN;
+}
+
 /* An ICMP error quoting a packet of a live flow: FastPath translates it
  * (icmp4_error's checks, minus the ones fp_taken made already). */
-static __always_inline int fp_taken_icmp(struct __sk_buff *skb, const struct iphdr *iph,
+static __always_inline int fp_taken_icmp(struct __sk_buff *skb, __u32 l3, const struct iphdr *iph,
 					 __u32 hlen, __u32 tot_len)
 {
 	struct xdpfwd_flow_key key = {};
@@ -67,17 +104,17 @@ static __always_inline int fp_taken_icmp(struct __sk_buff *skb, const struct iph
 	__u32 qp;
 	__u8 type;
 
-	if (bpf_skb_load_bytes(skb, ETH_HLEN + hlen, &type, 1) ||
+	if (bpf_skb_load_bytes(skb, l3 + hlen, &type, 1) ||
 	    !(type == 3 || type == 11 || type == 12))
 		return 0;
-	if (bpf_skb_load_bytes(skb, ETH_HLEN + hlen + 8, &q, sizeof(q)))
+	if (bpf_skb_load_bytes(skb, l3 + hlen + 8, &q, sizeof(q)))
 		return 0;
 	if (q.version != 4 || q.ihl < 5 || (q.protocol != IPPROTO_TCP && q.protocol != IPPROTO_UDP) ||
 	    (q.frag_off & bpf_htons(IP_OFFSET)))
 		return 0;
 	qp = hlen + 8 + q.ihl * 4;
 	if (qp + 4 > tot_len || iph->daddr != q.saddr ||
-	    bpf_skb_load_bytes(skb, ETH_HLEN + qp, ports, sizeof(ports)))
+	    bpf_skb_load_bytes(skb, l3 + qp, ports, sizeof(ports)))
 		return 0;
 	key.saddr = q.daddr;
 	key.daddr = q.saddr;
@@ -92,8 +129,10 @@ static __always_inline int fp_taken_icmp(struct __sk_buff *skb, const struct iph
 /*
  * 1 when FastPath will translate (or drop) this packet: IPv4 TCP/UDP with
  * valid headers, not a fragment, TTL > 1, and a live flow or a rule for
- * it; or an ICMP error about a live flow. IPv6 is left to the stack
- * (FastPath does not forward it yet). Headers are copied with bpf_skb_load_bytes, so non-linear skbs work.
+ * it; or an ICMP error about a live flow. Untagged or behind up to two
+ * VLAN tags (fp_l3). IPv6 is left to the stack (FastPath does not forward
+ * it yet). Headers are copied with bpf_skb_load_bytes, so non-linear skbs
+ * work.
  */
 static __always_inline int fp_taken(struct __sk_buff *skb)
 {
@@ -105,47 +144,45 @@ static __always_inline int fp_taken(struct __sk_buff *skb)
 	__u16 ports[2];
 	__u8 tcp_flags = 0;
 	__be16 proto;
+	int l3;
 
-	/* VLAN-tagged (the tag already taken off into skb metadata, as the
-	 * AF_PACKET copy shows it): FastPath does not forward VLANs yet. */
-	if (skb->vlan_present)
+	l3 = fp_l3(skb, &proto);
+	if (l3 < 0 || proto != bpf_htons(ETH_P_IP))
 		return 0;
-	if (bpf_skb_load_bytes(skb, 12, &proto, sizeof(proto)) || proto != bpf_htons(ETH_P_IP))
-		return 0;
-	if (bpf_skb_load_bytes(skb, ETH_HLEN, &iph, sizeof(iph)))
+	if (bpf_skb_load_bytes(skb, l3, &iph, sizeof(iph)))
 		return 0;
 	if (iph.version != 4 || iph.ihl < 5 || ip_is_fragment(&iph) || iph.ttl <= 1)
 		return 0;
 	hlen = iph.ihl * 4;
 	tot_len = bpf_ntohs(iph.tot_len);
-	if (tot_len < hlen || ETH_HLEN + tot_len > len)
+	if (tot_len < hlen || l3 + tot_len > len)
 		return 0;
 	l4_len = tot_len - hlen;
 	if (iph.protocol == IPPROTO_TCP) {
 		__u8 doff;
 
-		if (ETH_HLEN + hlen + sizeof(struct tcphdr) > len ||
-		    bpf_skb_load_bytes(skb, ETH_HLEN + hlen + 12, &doff, 1))
+		if (l3 + hlen + sizeof(struct tcphdr) > len ||
+		    bpf_skb_load_bytes(skb, l3 + hlen + 12, &doff, 1))
 			return 0;
 		if ((doff >> 4) < 5 || (__u32)(doff >> 4) * 4 > l4_len)
 			return 0;
-		if (bpf_skb_load_bytes(skb, ETH_HLEN + hlen + 13, &tcp_flags, 1))
+		if (bpf_skb_load_bytes(skb, l3 + hlen + 13, &tcp_flags, 1))
 			return 0;
 	} else if (iph.protocol == IPPROTO_UDP) {
 		__u16 ulen;
 
-		if (ETH_HLEN + hlen + sizeof(struct udphdr) > len || l4_len < sizeof(struct udphdr) ||
-		    bpf_skb_load_bytes(skb, ETH_HLEN + hlen + 4, &ulen, 2))
+		if (l3 + hlen + sizeof(struct udphdr) > len || l4_len < sizeof(struct udphdr) ||
+		    bpf_skb_load_bytes(skb, l3 + hlen + 4, &ulen, 2))
 			return 0;
 		ulen = bpf_ntohs(ulen);
 		if (ulen < sizeof(struct udphdr) || ulen > l4_len)
 			return 0;
 	} else if (iph.protocol == IPPROTO_ICMP) {
-		return fp_taken_icmp(skb, &iph, hlen, tot_len);
+		return fp_taken_icmp(skb, l3, &iph, hlen, tot_len);
 	} else {
 		return 0;
 	}
-	if (bpf_skb_load_bytes(skb, ETH_HLEN + hlen, ports, sizeof(ports)))
+	if (bpf_skb_load_bytes(skb, l3 + hlen, ports, sizeof(ports)))
 		return 0;
 	key.saddr = iph.saddr;
 	key.daddr = iph.daddr;

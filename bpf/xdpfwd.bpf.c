@@ -367,8 +367,9 @@ int xdpfwd_afp_tc(struct __sk_buff *skb)
 	 * not also answer or route a packet FastPath forwards. */
 	if (fp_taken(skb))
 		return TC_ACT_SHOT;
-	/* Everything else (XDP_PASS cases) is the stack's. */
-	return TC_ACT_OK;
+	/* Everything else (XDP_PASS cases) is the stack's; filters after
+	 * this one (an admin's, a VLAN stand-in's) still see it. */
+	return TC_ACT_UNSPEC;
 }
 
 SEC("xdp")

@@ -11,7 +11,12 @@
 # `tcp/udp 198.18.10.1:PORT`, then counters (both directions through the
 # XDP path, nothing dropped for VLAN reasons).
 #
-#   scripts/e2e-vlan.sh [--xdpfwd PATH]
+#   scripts/e2e-vlan.sh [--xdpfwd PATH] [--mode xdp|afpacket]
+#
+# --mode afpacket attaches FastPath (`attach --mode afpacket`) instead: its
+# ring sees the client's tag in the frame's metadata (the kernel takes it
+# off before packet taps), puts it back, pops it towards the backend and
+# pushes it on the replies in user space.
 #
 # Kernels with 802.1Q (CONFIG_VLAN_8021Q) get real VLAN devices: c0.100 in
 # the client, f0.100 on the forwarder, found by `xdpfwd attach f0`. Kernels
@@ -21,7 +26,10 @@
 # the script describes that upper to xdpfwd in xdpfwd_vlans with bpftool, as
 # attach would for a real VLAN device. The XDP data plane sees the same
 # tagged frames either way. The client drops untagged frames, so a working
-# exchange proves the forwarder's replies carried the tag.
+# exchange proves the forwarder's replies carried the tag. In afpacket mode
+# the stand-in's trunk filter runs after xdpfwd's classifier (which drops
+# the stack's copy of what FastPath forwards and lets the rest continue),
+# as a real VLAN device's receive path runs after TC ingress.
 #
 # Prints `ok - NAME` / `not ok - NAME: reason` per case and a summary line;
 # exits 1 if any case failed. Bounded waits; the lab is torn down by a trap.
@@ -35,17 +43,20 @@ source "$ROOT/scripts/lab.sh"
 source "$ROOT/scripts/e2e-lib.sh"
 
 XDPFWD=${XDPFWD:-}
+MODE_ARG=xdp
 while (($#)); do
     case "$1" in
     --xdpfwd) XDPFWD=${2:?--xdpfwd needs a path}; shift 2 ;;
     --xdpfwd=*) XDPFWD=${1#*=}; shift ;;
-    -h | --help) sed -n '2,27p' "$0"; exit 0 ;;
+    --mode) MODE_ARG=${2:?--mode needs xdp or afpacket}; shift 2 ;;
+    -h | --help) sed -n '2,36p' "$0"; exit 0 ;;
     *) echo "e2e-vlan: unknown argument '$1'" >&2; exit 64 ;;
     esac
 done
 if [[ -z $XDPFWD ]]; then
     XDPFWD="$(cd "$ROOT" && swift build --show-bin-path 2>/dev/null)/xdpfwd"
 fi
+[[ $MODE_ARG == xdp || $MODE_ARG == afpacket ]] || { echo "e2e-vlan: --mode is xdp or afpacket, not '$MODE_ARG'" >&2; exit 64; }
 XDPFWD=$(realpath -e "$XDPFWD" 2>/dev/null) || { echo "e2e-vlan: xdpfwd binary not found (use --xdpfwd PATH)" >&2; exit 1; }
 ((EUID == 0)) || { echo "e2e-vlan: must run as root" >&2; exit 1; }
 for tool in ip tc ethtool curl socat python3 sha256sum bpftool; do
@@ -64,6 +75,8 @@ SERVER_LIFETIME=120
 UPPER=f0.100          # the forwarder's VLAN upper (a veth stand-in: f0.100 + f0.100p)
 
 WORK=$(mktemp -d /tmp/xdpfwd-e2e-vlan.XXXXXX)
+# The afpacket forwarder's PID file, options and log (removed with WORK).
+export XDPFWD_RUN_DIR=$WORK/run
 BG_PIDS=()
 PASSED=0
 FAILED=0
@@ -110,10 +123,11 @@ build_emu() {
         bpftool prog loadall "$WORK/emu.o" "$LAB_BPFFS/vlan-emu" type classifier
 }
 
-# tc_prog NS DEV DIR PROG: attach one pinned stand-in program (direct action).
+# tc_prog NS DEV DIR PROG [PRIO]: attach one pinned stand-in program
+# (direct action; priority 1 unless given: before xdpfwd's filters).
 tc_prog() {
     ip netns exec "$1" tc qdisc add dev "$2" clsact 2>/dev/null
-    ip netns exec "$1" tc filter add dev "$2" "$3" prio 1 bpf da pinned "$LAB_BPFFS/vlan-emu/$4"
+    ip netns exec "$1" tc filter add dev "$2" "$3" prio "${5:-1}" bpf da pinned "$LAB_BPFFS/vlan-emu/$4"
 }
 
 setup() {
@@ -158,11 +172,24 @@ setup() {
 
 case_attach() {
     local out upper lower
-    out=$(xfwd attach f0 f1 2>&1) || { fail "attach: $out"; return 1; }
+    if [[ $MODE_ARG == afpacket ]]; then
+        out=$(xfwd attach f0 f1 --mode afpacket 2>&1) || { fail "attach: $out"; return 1; }
+        xfwd status --json | python3 -c "import json,sys; d=json.load(sys.stdin)
+assert d.get('afpacket_forwarder_pid') and all(i['mode'] == 'afpacket' for i in d['interfaces'])" ||
+            { fail "not attached in afpacket mode: $out"; return 1; }
+    else
+        out=$(xfwd attach f0 f1 2>&1) || { fail "attach: $out"; return 1; }
+    fi
     if [[ $MODE == emulated ]]; then
-        # The trunk side of the stand-in runs after XDP, before xdpfwd's
-        # slow-path filter (which only takes frames XDP marked).
-        tc_prog "$NS_FWD" f0 ingress trunk_ingress || { fail "trunk filter"; return 1; }
+        # XDP mode: the trunk side of the stand-in runs after XDP, before
+        # xdpfwd's slow-path filter (which only takes frames XDP marked).
+        # afpacket mode: after xdpfwd's classifier (priority 0x5844), like
+        # a VLAN device's receive path after TC ingress.
+        if [[ $MODE_ARG == afpacket ]]; then
+            tc_prog "$NS_FWD" f0 ingress trunk_ingress 30000 || { fail "trunk filter"; return 1; }
+        else
+            tc_prog "$NS_FWD" f0 ingress trunk_ingress || { fail "trunk filter"; return 1; }
+        fi
         # What attach writes for a real f0.100: lower f0, one 802.1Q tag,
         # VLAN id VID (PCP 0), its IPv4 address (SNAT source), no IPv6.
         upper=$(ifindex "$NS_FWD" "$UPPER")
@@ -199,16 +226,26 @@ case_udp() {
     done
 }
 
+# Both directions went through the forwarder's own egress (a tag pushed on
+# every reply by xdpfwd, not by the kernel's VLAN device via the slow path,
+# which only the first packet of a flow to an unresolved neighbour takes),
+# and the upper device received only neighbour traffic, no forwarded flow.
 case_counters() {
-    local json
+    local json upper_rx
+    # FastPath publishes its counters every 200 ms.
+    [[ $MODE_ARG == afpacket ]] && sleep 0.5
     json=$(xfwd stats --json) || { fail "stats"; return 1; }
-    python3 - "$json" <<'EOF' || { fail "$(one_line "$json")"; return 1; }
+    upper_rx=$(ip netns exec "$NS_FWD" cat "/sys/class/net/$UPPER/statistics/rx_packets") || { fail "upper stats"; return 1; }
+    python3 - "$json" "$upper_rx" <<'EOF' || { fail "$(one_line "$json")"; return 1; }
 import json, sys
 s = json.loads(sys.argv[1])
 g = s["global"]
 rules = s["rules"]
+print("# counters: " + " ".join(f"{k}={v}" for k, v in sorted(g.items()) if v) + f"; {sys.argv[2]} packets up the VLAN upper")
 assert g["drop_vlan"] == 0, "drop_vlan"
 assert g["verdict_redirect"] > 1000, "few redirects"
+assert g["pass_slowpath"] <= 2, "slow path"
+assert int(sys.argv[2]) < 100, "forwarded packets reached the VLAN upper"
 for r in rules:
     assert r["forward"]["packets"] > 0 and r["reply"]["packets"] > 0, r
 EOF
@@ -216,10 +253,12 @@ EOF
 
 main() {
     setup || { echo "e2e-vlan: setup failed" >&2; exit 1; }
-    run_case "attach f0 f1 with VLAN $VID above f0 ($MODE VLAN devices)" case_attach
+    local path=XDP
+    [[ $MODE_ARG == afpacket ]] && path=FastPath
+    run_case "attach f0 f1 ($MODE_ARG) with VLAN $VID above f0 ($MODE VLAN devices)" case_attach
     run_case "HTTP download from VLAN $VID, sha256 intact" case_download
     run_case "UDP echo from VLAN $VID" case_udp
-    run_case "both directions in XDP, nothing dropped for VLAN" case_counters
+    run_case "both directions in $path, nothing dropped for VLAN" case_counters
     echo "e2e-vlan: $PASSED passed, $FAILED failed"
     ((FAILED == 0))
 }

@@ -3,7 +3,7 @@
 #   dependencies (scripts/install-deps.sh), swift build, swift test (the whole
 #   suite), then the end-to-end tests (scripts/e2e.sh) and the benchmark
 #   tooling's behaviour tests (scripts/bench-e2e.sh) against the built binary,
-#   and the VLAN end-to-end test (scripts/e2e-vlan.sh).
+#   and the VLAN end-to-end test (scripts/e2e-vlan.sh, XDP and afpacket).
 # Every step is bounded in time. Exits non-zero if any step failed; the last
 # line is the summary.
 #
@@ -85,11 +85,13 @@ if step build 30m swift build "${SWIFT_ARGS[@]}"; then
     step e2e 10m scripts/e2e.sh --xdpfwd "$bin"
     step "e2e afpacket" 10m scripts/e2e.sh --xdpfwd "$bin" --mode afpacket
     step "e2e vlan" 5m scripts/e2e-vlan.sh --xdpfwd "$bin"
+    step "e2e vlan afpacket" 5m scripts/e2e-vlan.sh --xdpfwd "$bin" --mode afpacket
     step "bench e2e" 10m scripts/bench-e2e.sh --xdpfwd "$bin"
 else
     skip "swift test"
     skip e2e
     skip "e2e vlan"
+    skip "e2e vlan afpacket"
     skip "bench e2e"
 fi
 

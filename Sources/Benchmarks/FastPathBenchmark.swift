@@ -69,7 +69,7 @@ public struct FastPathBenchmark {
 
         // The first packet creates the flow; the rest are established.
         buffer.copyMemory(from: templateCopy, byteCount: length)
-        let first = state.process(buffer, length: length, ingress: ingress)
+        let first = state.process(buffer, length: length, headroom: 0, ingress: ingress)
         guard first.action == .redirect else { throw XDPFwdError.state("bench flow not forwarded: \(first)") }
         let perRound = options.runs / options.rounds
         var best = Double.infinity
@@ -81,7 +81,7 @@ public struct FastPathBenchmark {
             var redirected = 0
             for _ in 0..<perRound {
                 buffer.copyMemory(from: templateCopy, byteCount: length)
-                let verdict = state.process(buffer, length: length, ingress: ingress)
+                let verdict = state.process(buffer, length: length, headroom: 0, ingress: ingress)
                 redirected &+= verdict.action == .redirect ? 1 : 0
             }
             let elapsed = monotonicNs() - start

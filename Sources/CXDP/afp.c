@@ -89,6 +89,14 @@ int cxdp_afp_tx_open(int ifindex, uint32_t block_size, uint32_t block_nr, uint32
 		return fail(fd, "setsockopt(PACKET_VERSION)", failed_call);
 	if (qdisc_bypass && setopt(fd, PACKET_QDISC_BYPASS, &qdisc_bypass, sizeof(qdisc_bypass)))
 		return fail(fd, "setsockopt(PACKET_QDISC_BYPASS)", failed_call);
+	/* A frame the kernel refuses (longer than the MTU allows: AF_PACKET
+	 * grants 4 bytes for a VLAN tag only behind 0x8100, so a near-MTU
+	 * QinQ or 802.1ad frame) is dropped; without this it would stay at
+	 * the ring's head, marked TP_STATUS_WRONG_FORMAT, and stop every send
+	 * behind it. */
+	int loss = 1;
+	if (setopt(fd, PACKET_LOSS, &loss, sizeof(loss)))
+		return fail(fd, "setsockopt(PACKET_LOSS)", failed_call);
 	struct tpacket_req req;
 	memset(&req, 0, sizeof(req));
 	req.tp_block_size = block_size;

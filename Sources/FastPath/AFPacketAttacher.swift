@@ -74,9 +74,15 @@ public struct AFPacketAttacher {
             var results = already.map { interface in
                 Attached(interface: interface, ipv4NetworkOrder: interface.primaryIPv4NetworkOrder(), enabledForwarding: false, wasAttached: true)
             }
+            // Runs last on undo, once these interfaces are out of the maps.
+            undo.append { try? VLANTable.sync(maps) }
             for interface in fresh {
                 results.append(try attachOne(interface, datapath: datapath, undo: &undo))
             }
+            // VLAN uppers of every attached interface, these included: a
+            // flow leaving through one goes out of its lower's TX ring with
+            // the tags pushed.
+            try VLANTable.sync(maps)
             if !options.keepGRO {
                 let before = files.groDisabled()
                 var disabled = before
@@ -210,6 +216,7 @@ public struct AFPacketAttacher {
         }
         try stopForwarder()
         for interface in interfaces { try detachOne(interface.ifindex, datapath: datapath) }
+        try VLANTable.sync(datapath.maps)
         try LocalAddresses.sync(datapath.maps)
         if try !afpacketInterfaces(datapath).isEmpty {
             _ = try spawn(executable)
@@ -230,6 +237,7 @@ public struct AFPacketAttacher {
             names.append(Interface.name(of: ifindex))
             try detachOne(ifindex, datapath: datapath)
         }
+        try VLANTable.sync(datapath.maps)
         try LocalAddresses.sync(datapath.maps)
         // A clean detach leaves nothing in the run directory (a crash
         // leaves the log for the post-mortem).

@@ -60,22 +60,28 @@ public struct Verdict: Equatable, Sendable, CustomStringConvertible {
 
     public var action: Action
     public var ifindex: UInt32
+    /// Where the frame to send starts relative to the frame given: negative
+    /// when VLAN tags were pushed into the headroom, positive when popped
+    /// (bpf_xdp_adjust_head). The frame ends where it ended.
+    public var offset: Int
 
-    @inlinable public init(_ action: Action, _ ifindex: UInt32 = 0) {
+    @inlinable public init(_ action: Action, _ ifindex: UInt32 = 0, offset: Int = 0) {
         self.action = action
         self.ifindex = ifindex
+        self.offset = offset
     }
 
     public static let pass = Verdict(.pass)
     public static let drop = Verdict(.drop)
 
     public var description: String {
-        switch action {
+        let name = switch action {
         case .pass: "pass"
         case .drop: "drop"
         case .tx: "tx"
         case .redirect: "redirect(\(ifindex))"
         case .slowpath: "slowpath(\(ifindex))"
         }
+        return offset == 0 ? name : "\(name) head \(offset > 0 ? "+" : "")\(offset)"
     }
 }

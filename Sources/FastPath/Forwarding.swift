@@ -7,7 +7,8 @@ enum Forwarding {
     static func send<S: DataPlaneState>(_ packet: PacketInfo, _ flow: xdpfwd_flow, ingress: UInt32, state: inout S) -> Verdict {
         NAT.rewrite(packet, flow)
         state.countRule(flow.rule_id, reply: flow.direction == UInt8(XDPFWD_DIR_REPLY.rawValue), bytes: packet.len)
-        return NextHop.egress(packet.frame, flow, ingress: ingress, state: &state)
+        return NextHop.egress(packet.frame, flow, tagsIn: packet.vlanTags, l3Proto: Wire.etherTypeIPv4Raw, ingress: ingress,
+                               state: &state)
     }
 
     /// A packet of a live flow; entry is a copy of its conntrack entry.

@@ -1,10 +1,20 @@
 /// A frame in place (in a ring slot or a test buffer) with unchecked,
 /// unaligned loads and stores: every offset was checked against `length`
 /// by the parser first, as the BPF verifier makes the C code do. Fields
-/// are read raw, in network order, as the maps store them.
+/// are read raw, in network order, as the maps store them. `headroom`
+/// bytes before `base` are writable too: pushed VLAN tags go there.
 struct Frame {
     let base: UnsafeMutableRawPointer
     let length: Int
+    let headroom: Int
+
+    /// bpf_xdp_adjust_head: the frame starting delta bytes later (earlier
+    /// when negative, into the headroom); nil when that leaves the
+    /// headroom or less than an Ethernet header, as the helper refuses.
+    @inline(__always) func adjustedHead(_ delta: Int) -> Frame? {
+        guard delta >= -headroom, delta <= length - Wire.ethHeader else { return nil }
+        return Frame(base: base + delta, length: length - delta, headroom: headroom + delta)
+    }
 
     @inline(__always) func u8(_ offset: Int) -> UInt8 {
         base.load(fromByteOffset: offset, as: UInt8.self)
@@ -64,6 +74,8 @@ struct PacketInfo {
     let tcpFlags: UInt8
     /// Frame length, for the per-rule byte counters.
     let len: UInt64
+    /// VLAN tags between the Ethernet and the IP header on ingress.
+    let vlanTags: UInt8
 
     var ttl: UInt8 { frame.u8(ip + 8) }
 }

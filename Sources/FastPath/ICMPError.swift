@@ -9,8 +9,10 @@ enum ICMPError {
     @inline(__always)
     static func isError(_ type: UInt8) -> Bool { type == 3 || type == 11 || type == 12 }
 
-    /// `icmp` is the offset of the ICMP header (not yet bounds-checked).
-    static func translate<S: DataPlaneState>(_ frame: Frame, ip: Int, icmp: Int, ingress: UInt32, state: inout S) -> Verdict {
+    /// `icmp` is the offset of the ICMP header (not yet bounds-checked);
+    /// `vlanTags` the tags the frame arrived with.
+    static func translate<S: DataPlaneState>(_ frame: Frame, ip: Int, icmp: Int, vlanTags: UInt8, ingress: UInt32,
+                                             state: inout S) -> Verdict {
         let length = frame.length
         let messageLength = Int(frame.be16(ip + 2))
         guard icmp + 8 <= length, isError(frame.u8(icmp)) else {
@@ -40,7 +42,7 @@ enum ICMPError {
             return PacketFunction.passed(XDPFWD_STAT_PASS_NOT_TCP_UDP, &state)
         }
         guard frame.u8(ip + 8) > 1 else { return PacketFunction.passed(XDPFWD_STAT_PASS_TTL, &state) }
-        let packet = PacketInfo(frame: frame, ip: ip, l4: icmp, proto: 1, tcpFlags: 0, len: 0)
+        let packet = PacketInfo(frame: frame, ip: ip, l4: icmp, proto: 1, tcpFlags: 0, len: 0, vlanTags: vlanTags)
         let refreshedBefore = entry.nh_refreshed_ns
         if let verdict = NextHop.refresh(packet, &entry, ingress: ingress, now: now, state: &state) { return verdict }
         var changes = Forwarding.Changes()
@@ -89,6 +91,6 @@ enum ICMPError {
         frame.setRaw32(ip + 16, entry.new_daddr)
 
         state.count(XDPFWD_STAT_ICMP_TRANSLATED)
-        return NextHop.egress(frame, entry, ingress: ingress, state: &state)
+        return NextHop.egress(frame, entry, tagsIn: vlanTags, l3Proto: Wire.etherTypeIPv4Raw, ingress: ingress, state: &state)
     }
 }

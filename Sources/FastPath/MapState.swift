@@ -214,7 +214,7 @@ extension MapState {
     /// PacketFunction.run specialized for MapState inside this module, for
     /// callers in other modules (a generic call across modules would go
     /// through protocol witness tables on every map access).
-    public mutating func process(_ base: UnsafeMutableRawPointer, length: Int, ingress: UInt32) -> Verdict {
-        PacketFunction.run(base, length: length, ingress: ingress, state: &self)
+    public mutating func process(_ base: UnsafeMutableRawPointer, length: Int, headroom: Int, ingress: UInt32) -> Verdict {
+        PacketFunction.run(base, length: length, headroom: headroom, ingress: ingress, state: &self)
     }
 }

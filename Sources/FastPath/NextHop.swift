@@ -85,29 +85,42 @@ enum NextHop {
         return nil
     }
 
-    /// nh_egress: out of the ingress interface, out of an attached one, or
-    /// through the kernel (slow path; FastPath never lacks "metadata room").
+    /// nh_send: out of the ingress interface (XDP_TX; a VLAN trunk too),
+    /// out of an attached one (its TX ring), or through the kernel (slow
+    /// path; FastPath never lacks "metadata room"). tagsIn: the tags the
+    /// frame arrived with; l3Proto: the type behind them (raw).
     @inline(__always)
-    static func egress<S: DataPlaneState>(_ frame: Frame, _ flow: xdpfwd_flow, ingress: UInt32, state: inout S) -> Verdict {
-        // A VLAN egress needs tags pushed, which FastPath does not do yet:
-        // the kernel sends it through the VLAN device (slow path).
-        if flow.nh_valid != 0 && flow.nh_vlan == 0 {
+    static func egress<S: DataPlaneState>(_ frame: Frame, _ flow: xdpfwd_flow, tagsIn: UInt8, l3Proto: UInt16,
+                                          ingress: UInt32, state: inout S) -> Verdict {
+        if flow.nh_valid != 0 {
             if flow.nh_ifindex == ingress {
-                writeEthernet(frame, flow)
-                return Verdict(.tx, ingress)
+                // Hairpin: out the interface (or trunk) it came in on.
+                guard let offset = VLAN.writeL2(frame, VLAN.L2(flow), tagsIn: tagsIn, l3Proto: l3Proto) else {
+                    return dropVLAN(&state)
+                }
+                return Verdict(.tx, ingress, offset: offset)
             }
             if state.egressAttached(flow.nh_ifindex) {
-                writeEthernet(frame, flow)
-                return Verdict(.redirect, flow.nh_ifindex)
+                guard let offset = VLAN.writeL2(frame, VLAN.L2(flow), tagsIn: tagsIn, l3Proto: l3Proto) else {
+                    return dropVLAN(&state)
+                }
+                return Verdict(.redirect, flow.nh_ifindex, offset: offset)
             }
+            // A VLAN whose lower device was detached since the next hop was
+            // cached: the slow path would need the upper, which the entry
+            // no longer names.
+            if flow.nh_vlan != 0 { return dropVLAN(&state) }
         }
+        // Neighbour unresolved or egress not ours: via the kernel, untagged
+        // (the stack would otherwise send it out with the ingress VLAN).
+        guard let offset = VLAN.popAll(frame, tagsIn: tagsIn, l3Proto: l3Proto) else { return dropVLAN(&state) }
         state.count(XDPFWD_STAT_PASS_SLOWPATH)
-        return Verdict(.slowpath, flow.nh_ifindex)
+        return Verdict(.slowpath, flow.nh_ifindex, offset: offset)
     }
 
-    @inline(__always)
-    static func writeEthernet(_ frame: Frame, _ flow: xdpfwd_flow) {
-        frame.setMAC(0, flow.nh_dmac)
-        frame.setMAC(6, flow.nh_smac)
+    @inline(never)
+    static func dropVLAN<S: DataPlaneState>(_ state: inout S) -> Verdict {
+        state.count(XDPFWD_STAT_DROP_VLAN)
+        return .drop
     }
 }

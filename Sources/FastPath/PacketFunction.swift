@@ -1,17 +1,21 @@
 import CXDP
 
-/// The IPv4 forwarder of bpf/xdpfwd.bpf.c, in Swift: one frame in,
-/// rewritten in place, and a verdict. IPv6 (xdpfwd_xdp6) is not here yet:
-/// FastPath passes IPv6 to the stack, counted as pass_not_ipv4. Each stage mirrors its C counterpart line by line
+/// The IPv4 forwarder of bpf/xdpfwd.bpf.c, in Swift: one frame in (untagged
+/// or behind up to two VLAN tags), rewritten in place, and a verdict. IPv6
+/// (xdpfwd_xdp6) is not here yet: FastPath passes IPv6 to the stack,
+/// counted as pass_not_ipv4. Each stage mirrors its C counterpart line by line
 /// (the differential tests hold the two to identical verdicts, bytes,
 /// counters and conntrack entries), so read the C for the reasons.
 public enum PacketFunction {
     /// xdpfwd_xdp: process, count the verdict (rx is their sum, derived by
-    /// the counters reader).
+    /// the counters reader). `headroom` bytes before `base` are writable:
+    /// pushing VLAN tags needs up to 8 (the XDP program has 256); a frame
+    /// whose tags do not fit is dropped as drop_vlan. The frame to send is
+    /// at base + verdict.offset, length - verdict.offset bytes.
     @inline(__always)
-    public static func run<S: DataPlaneState>(_ base: UnsafeMutableRawPointer, length: Int, ingress: UInt32,
+    public static func run<S: DataPlaneState>(_ base: UnsafeMutableRawPointer, length: Int, headroom: Int, ingress: UInt32,
                                               state: inout S) -> Verdict {
-        let verdict = process(Frame(base: base, length: length), ingress: ingress, state: &state)
+        let verdict = process(Frame(base: base, length: length, headroom: headroom), ingress: ingress, state: &state)
         switch verdict.action {
         case .pass, .slowpath: state.count(XDPFWD_STAT_VERDICT_PASS)
         case .tx: state.count(XDPFWD_STAT_VERDICT_TX)
@@ -27,9 +31,11 @@ public enum PacketFunction {
     static func process<S: DataPlaneState>(_ frame: Frame, ingress: UInt32, state: inout S) -> Verdict {
         let length = frame.length
         guard length >= Wire.ethHeader else { return passed(XDPFWD_STAT_PASS_MALFORMED, &state) }
-        guard frame.raw16(12) == Wire.etherTypeIPv4Raw else { return passed(XDPFWD_STAT_PASS_NOT_IPV4, &state) }
+        // A VLAN tag cut short: malformed. ARP, more than two tags, ...: not ours.
+        guard let tags = VLAN.parse(frame) else { return passed(XDPFWD_STAT_PASS_MALFORMED, &state) }
+        guard tags.etherType == Wire.etherTypeIPv4Raw else { return passed(XDPFWD_STAT_PASS_NOT_IPV4, &state) }
 
-        let ip = Wire.ethHeader
+        let ip = tags.l3
         guard ip + 20 <= length else { return passed(XDPFWD_STAT_PASS_MALFORMED, &state) }
         let versionIHL = frame.u8(ip)
         guard versionIHL >> 4 == 4, versionIHL & 0xF >= 5 else { return passed(XDPFWD_STAT_PASS_MALFORMED, &state) }
@@ -56,12 +62,13 @@ public enum PacketFunction {
             guard udpLength >= 8, udpLength <= l4Length else { return passed(XDPFWD_STAT_PASS_MALFORMED, &state) }
         } else if proto == 1 {
             // ICMP errors about our flows are translated; the rest is the stack's.
-            return ICMPError.translate(frame, ip: ip, icmp: l4, ingress: ingress, state: &state)
+            return ICMPError.translate(frame, ip: ip, icmp: l4, vlanTags: tags.count, ingress: ingress, state: &state)
         } else {
             return passed(XDPFWD_STAT_PASS_NOT_TCP_UDP, &state)
         }
 
-        let packet = PacketInfo(frame: frame, ip: ip, l4: l4, proto: proto, tcpFlags: tcpFlags, len: UInt64(length))
+        let packet = PacketInfo(frame: frame, ip: ip, l4: l4, proto: proto, tcpFlags: tcpFlags, len: UInt64(length),
+                                vlanTags: tags.count)
         var key = xdpfwd_flow_key()
         key.saddr = frame.raw32(ip + 12)
         key.daddr = frame.raw32(ip + 16)

@@ -61,13 +61,11 @@ final class Worker {
             let count = cxdp_afp_block_packets(block)
             var index: UInt32 = 0
             while index < count {
-                let length = cxdp_afp_snaplen(packet)
                 // A truncated capture cannot be forwarded whole (ring frames
-                // smaller than the packet), and VLAN-tagged frames (their tag
-                // in tp_vlan_tci) are not FastPath's yet: the kernel keeps
-                // both (the TC classifier lets them through).
-                if length == cxdp_afp_len(packet) && cxdp_afp_status(packet) & UInt32(TP_STATUS_VLAN_VALID) == 0 {
-                    handle(UnsafeMutableRawPointer(cxdp_afp_data(packet)!), Int(length), ingress: ring.ifindex, &state)
+                // smaller than the packet): the kernel keeps it (the TC
+                // classifier lets it through).
+                if cxdp_afp_snaplen(packet) == cxdp_afp_len(packet) {
+                    handle(packet, ingress: ring.ifindex, &state)
                 }
                 packet = cxdp_afp_next(packet)!
                 index &+= 1
@@ -80,16 +78,32 @@ final class Worker {
     }
 
     @inline(__always)
-    private func handle(_ data: UnsafeMutableRawPointer, _ length: Int, ingress: UInt32, _ state: inout MapState) {
-        let verdict = PacketFunction.run(data, length: length, ingress: ingress, state: &state)
+    private func handle(_ packet: UnsafeMutablePointer<tpacket3_hdr>, ingress: UInt32, _ state: inout MapState) {
+        var data = UnsafeMutableRawPointer(cxdp_afp_data(packet)!)
+        var length = Int(cxdp_afp_snaplen(packet))
+        var headroom = Int(cxdp_afp_headroom(packet))
+        if cxdp_afp_status(packet) & UInt32(TP_STATUS_VLAN_VALID) != 0 {
+            // The kernel took the outer VLAN tag off before the tap: put it
+            // back, so the packet function sees the frame as XDP would.
+            // (An Ethernet ring frame has 14 bytes of headroom.)
+            guard headroom >= VLAN.tagLength else { return }
+            data = VLAN.restoreRXTag(data, tpid: cxdp_afp_vlan_tpid(packet), tci: cxdp_afp_vlan_tci(packet))
+            length += VLAN.tagLength
+            headroom -= VLAN.tagLength
+        }
+        let verdict = PacketFunction.run(data, length: length, headroom: headroom, ingress: ingress, state: &state)
+        // Tags pushed or popped moved the frame's head.
+        data += verdict.offset
+        length -= verdict.offset
         switch verdict.action {
         case .tx:
             transmit(data, length, on: ingress)
         case .redirect:
             transmit(data, length, on: verdict.ifindex)
         case .slowpath:
-            // The kernel routes the translated IPv4 packet and resolves the
-            // neighbour (the XDP path's TC bpf_redirect_neigh).
+            // The kernel routes the translated IPv4 packet (untagged: the
+            // packet function popped any tags) and resolves the neighbour
+            // (the XDP path's TC bpf_redirect_neigh).
             let ip = data + 14
             let totalLength = Int(UInt16(bigEndian: ip.loadUnaligned(fromByteOffset: 2, as: UInt16.self)))
             _ = cxdp_raw_ipv4_send(rawFD, ip, totalLength, ip.loadUnaligned(fromByteOffset: 16, as: UInt32.self))

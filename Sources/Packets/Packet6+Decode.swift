@@ -101,8 +101,8 @@ extension Packet6 {
 // MARK: - ICMP errors (IPv4)
 
 extension Packet {
-    /// The IPv4 packet without Ethernet and trailer: what an ICMP error quotes.
-    public var ipBytes: [UInt8] { Array(bytes.dropFirst(14).dropLast(trailer.count)) }
+    /// The IPv4 packet without Ethernet (and its VLAN tags) and trailer: what an ICMP error quotes.
+    public var ipBytes: [UInt8] { Array(bytes.dropFirst(ethernet.bytes.count).dropLast(trailer.count)) }
 
     /// An ICMP message (type, code, 4 "rest" bytes, then `body`, typically
     /// a quoted packet) with its checksum computed from scratch.

@@ -174,8 +174,8 @@ extension Packet6 {
             transport: .raw, payload: message)
     }
 
-    /// The IPv6 packet without Ethernet: what an ICMPv6 error quotes.
-    public var ipBytes: [UInt8] { Array(bytes.dropFirst(14).dropLast(trailer.count)) }
+    /// The IPv6 packet without Ethernet (and its VLAN tags): what an ICMPv6 error quotes.
+    public var ipBytes: [UInt8] { Array(bytes.dropFirst(ethernet.bytes.count).dropLast(trailer.count)) }
 
     public func with(_ change: (inout Packet6) -> Void) -> Packet6 {
         var copy = self

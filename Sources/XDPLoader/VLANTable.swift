@@ -68,9 +68,9 @@ public enum VLANTable {
     }
 
     /// Makes `xdpfwd_vlans` describe the VLANs above the attached interfaces
-    /// now: adds and updates entries, removes those of VLANs gone or no
-    /// longer above an attached interface.
-    static func sync(_ maps: DatapathMaps) throws {
+    /// now (XDP and afpacket alike): adds and updates entries, removes
+    /// those of VLANs gone or no longer above an attached interface.
+    public static func sync(_ maps: DatapathMaps) throws {
         let attached = Set(try maps.ifaces.keys())
         let wanted = entries(links: try VLANLink.all(), attached: attached) { ifindex in
             let upper = Interface(name: Interface.name(of: ifindex), ifindex: ifindex)

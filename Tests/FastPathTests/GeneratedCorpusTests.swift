@@ -5,7 +5,7 @@ import Testing
 import XDPLoader
 
 /// Thousands of generated frames (CorpusGenerator: random protocols, sizes,
-/// truncations, options, ports, replies to live flows) through the BPF
+/// truncations, options, ports, VLAN tags, replies to live flows) through the BPF
 /// program and FastPath side by side: identical verdicts, bytes, counters
 /// and conntrack tables.
 @Suite("FastPath parity: generated corpus", .serialized,
@@ -26,11 +26,11 @@ struct GeneratedCorpusTests {
         try bed.setConfig { $0.snat_port_min = portMin; $0.snat_port_max = portMax }
         var generator = CorpusGenerator(seed: seed)
         for index in 0..<Self.framesPerRun {
-            let (frame, fromBackend) = generator.next()
+            let (frame, fromBackend, fromClient) = generator.next()
             let outcome = try bed.feed(frame, ingress: fromBackend ? bed.outIndex : bed.inIndex, "seed \(seed) #\(index)")
             if [.redirect, .tx, .slowpath].contains(outcome.fastPath.action) {
                 let output = outcome.fastPath.action == .slowpath ? Array(outcome.output.dropFirst(8)) : outcome.output
-                if fromBackend { generator.learnQuote(output: output) } else { generator.learn(output: output) }
+                if fromClient { generator.learn(output: output) } else { generator.learnQuote(output: output) }
             }
         }
         try bed.expectSameFlows("seed \(seed) end")
@@ -38,8 +38,10 @@ struct GeneratedCorpusTests {
         for verdict in ["pass", "drop", "tx", "redirect", "slowpath"] {
             #expect(bed.verdicts[verdict, default: 0] > 0, "seed \(seed): no \(verdict) verdicts in \(bed.verdicts)")
         }
+        // Tags pushed, popped or rewritten to a different count.
+        #expect(bed.headMoves > 20, "seed \(seed): \(bed.headMoves) frames left with their head moved")
         let snapshot = try CountersReader(maps: bed.fastPath.maps).snapshot()
         let reached = snapshot.global.filter { $0.value > 0 }.map(\.name)
-        print("seed \(seed): \(bed.frames) frames, verdicts \(bed.verdicts), counters reached \(reached)")
+        print("seed \(seed): \(bed.frames) frames, verdicts \(bed.verdicts), \(bed.headMoves) head moves, counters reached \(reached)")
     }
 }

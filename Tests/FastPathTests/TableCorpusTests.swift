@@ -6,7 +6,8 @@ import Testing
 import XDPLoader
 
 /// Every packet of the XDP path's table-driven tests (XDPLoaderTests:
-/// PassThroughTests and ForwardingTests), in the same order with the same
+/// PassThroughTests, ForwardingTests and the IPv4 ICMPErrorTests; VLANTests
+/// in VLANCorpusTests), in the same order with the same
 /// rules, through the BPF program and FastPath's packet function side by
 /// side (DifferentialBed): identical verdicts, bytes, counters, conntrack.
 @Suite("FastPath parity: the XDP table-driven corpus", .serialized,
@@ -28,7 +29,7 @@ struct TableCorpusTests {
         ("no rule for the protocol", udp.with { $0.udp?.dport = 8080 }.bytes),
         // ("IPv4 header behind an IPv6 ethertype": IPv6 is XDP-only so far.)
         ("ARP ethertype", syn.with { $0.ethernet.etherType = 0x0806 }.bytes),
-        // ("802.1Q tag": VLANs are XDP-only so far.)
+        ("802.1Q TPID with no IP behind the tag", syn.with { $0.ethernet.etherType = 0x8100 }.bytes),
         ("ICMP", syn.with { $0.transport = .raw; $0.ip.protocol = 1; $0.payload = [8, 0, 0xf7, 0xff, 0, 0, 0, 0] }.bytes),
         ("Ethernet header alone", syn.truncated(to: 14)),
         ("IPv4 header truncated", syn.truncated(to: 14 + 19)),

@@ -81,6 +81,22 @@ static inline uint32_t cxdp_afp_snaplen(const struct tpacket3_hdr *p) { return p
 static inline uint32_t cxdp_afp_len(const struct tpacket3_hdr *p) { return p->tp_len; }
 static inline uint32_t cxdp_afp_status(const struct tpacket3_hdr *p) { return p->tp_status; }
 
+/* Writable bytes in front of the frame: from the end of the sockaddr_ll the
+ * kernel fills to tp_mac (14 for Ethernet without PACKET_RESERVE). */
+static inline uint32_t cxdp_afp_headroom(const struct tpacket3_hdr *p)
+{
+	return p->tp_mac - (TPACKET_ALIGN(sizeof(struct tpacket3_hdr)) + sizeof(struct sockaddr_ll));
+}
+
+/* The outer VLAN tag the kernel took off the frame into skb metadata before
+ * the tap (valid with TP_STATUS_VLAN_VALID), host order; its TPID is
+ * 802.1Q when the kernel does not report one. */
+static inline uint16_t cxdp_afp_vlan_tci(const struct tpacket3_hdr *p) { return (uint16_t)p->hv1.tp_vlan_tci; }
+static inline uint16_t cxdp_afp_vlan_tpid(const struct tpacket3_hdr *p)
+{
+	return (p->tp_status & TP_STATUS_VLAN_TPID_VALID) ? p->hv1.tp_vlan_tpid : 0x8100;
+}
+
 /* ---- TX ring, per frame ------------------------------------------------ */
 
 static inline struct tpacket2_hdr *cxdp_afp_tx_frame(void *ring, uint32_t frame_size, uint32_t index)

@@ -19,10 +19,33 @@ struct SeededRandom: RandomNumberGenerator {
 /// malformation the parser must survive: truncations, bad ihl/tot_len/
 /// version/doff/UDP length, IP and TCP options, fragments, low TTLs,
 /// trailers, odd ethertypes and protocols, sizes up to beyond the MTU.
+/// Hosts on the TestRunBed's VLAN uppers send with their tags (802.1Q,
+/// QinQ); now and then any frame gets other tags: none, a wrong VLAN,
+/// three tags, an 802.1ad inner tag, an unknown TPID.
 struct CorpusGenerator {
     static let inMAC: Packet.MAC = "02:00:00:00:00:01"
     static let outMAC: Packet.MAC = "02:00:00:00:01:01"
     static let backendMAC: Packet.MAC = "02:00:00:00:01:02"
+
+    /// Where a host of the test bed sits: on out0 (else in0), its tags,
+    /// its MAC and the MAC of the forwarder's device facing it.
+    struct Side {
+        let onOut: Bool
+        let tags: [Packet.VLANTag]
+        let hostMAC: Packet.MAC
+        let ourMAC: Packet.MAC
+    }
+
+    static func side(of address: Packet.Address) -> Side {
+        switch address.value >> 8 & 0xFF {
+        case 1: Side(onOut: true, tags: [], hostMAC: backendMAC, ourMAC: outMAC)
+        case 2: Side(onOut: false, tags: [.dot1q(100)], hostMAC: "02:00:00:00:02:02", ourMAC: "02:00:00:00:02:01")
+        case 3: Side(onOut: true, tags: [.dot1q(200, pcp: 5)], hostMAC: "02:00:00:00:03:02", ourMAC: "02:00:00:00:03:01")
+        case 4: Side(onOut: true, tags: [.dot1ad(300), .dot1q(30)], hostMAC: "02:00:00:00:04:02", ourMAC: "02:00:00:00:04:01")
+        case 5: Side(onOut: false, tags: [.dot1q(101)], hostMAC: "02:00:00:00:05:02", ourMAC: "02:00:00:00:05:01")
+        default: Side(onOut: false, tags: [], hostMAC: "02:00:00:00:00:02", ourMAC: inMAC)
+        }
+    }
 
     /// (protocol, listen, backend, snat)
     static let rules: [(String, String, String, String)] = [
@@ -36,6 +59,12 @@ struct CorpusGenerator {
         ("udp", "0.0.0.0:7100", "198.18.1.2:7100", "auto"),      // wildcard listen address
         ("tcp", "198.18.0.1:7200-7203", "198.18.1.2:8200", "auto"),  // a port range onto a range
         ("udp", "198.18.0.1:7300", "198.18.1.2:9300 198.18.0.3:9300@2 198.18.1.3:9301", "auto"),  // Maglev
+        ("tcp", "198.18.2.1:8081", "198.18.3.2:8001", "auto"),   // VLAN 100 -> VLAN 200 (rewrite)
+        ("udp", "198.18.2.1:5354", "198.18.4.2:5301", "auto"),   // VLAN 100 -> QinQ (push one more)
+        ("tcp", "198.18.0.1:6100", "198.18.5.2:6100", "auto"),   // untagged -> VLAN 101 on the same trunk (push, XDP_TX)
+        ("udp", "198.18.4.1:6200", "198.18.1.2:6200", "auto"),   // QinQ -> untagged on the same trunk (pop two, XDP_TX)
+        ("tcp", "198.18.2.1:6300", "198.18.3.3:6300", "auto"),   // VLAN 100 -> upper without neighbour: slow path
+        ("udp", "198.18.2.1:6400", "198.18.3.2:6400", "none"),   // VLAN 100 -> VLAN 200, DNAT only
     ]
 
     var rng: SeededRandom
@@ -63,68 +92,95 @@ struct CorpusGenerator {
         }
     }
 
-    /// The next frame and the ingress side (true: backend side, out0).
-    mutating func next() -> (frame: [UInt8], fromBackend: Bool) {
-        var fromBackend = false
+    /// The next frame, its ingress side (true: out0), and whether it is a
+    /// client's (its translation heads for a backend, which may reply).
+    mutating func next() -> (frame: [UInt8], fromBackend: Bool, fromClient: Bool) {
+        var fromClient = false
         var packet: Packet
+        var from: Side
         switch Int.random(in: 0..<100, using: &rng) {
         case 0..<10 where !quotes.isEmpty:
             // An ICMP error about a translated packet, from the peer it reached
             // (sometimes about a tuple we do not know, or quoted short).
             let quoted = pick(quotes)
-            fromBackend = quoted.ip.dst.value >> 8 & 0xFF == 1
+            from = Self.side(of: quoted.ip.dst)
             var body = quoted.ipBytes
             if chance(30) { body = Array(body.prefix(pick([20, 24, 28, 30, 36]))) }
             if chance(10), body.count > 23 { body[22] ^= 0x55 }  // a port we never used
             let errorSource = chance(90) ? quoted.ip.dst : Packet.Address("198.18.1.3")
             packet = .icmp(src: errorSource, dst: chance(95) ? quoted.ip.src : "198.18.0.1",
                            type: pick([3, 3, 11, 12, 8, 0]), code: pick([0, 1, 3, 4]), rest: pick([0, 1400]), body: body,
-                           srcMAC: fromBackend ? Self.backendMAC : "02:00:00:00:00:02", dstMAC: fromBackend ? Self.outMAC : Self.inMAC)
+                           srcMAC: from.hostMAC, dstMAC: from.ourMAC)
         case 0..<55:
-            // A client towards a listen endpoint (or a port without a rule).
+            // A client towards a listen endpoint (or a port without a rule),
+            // from the network of the listen address (a VLAN's, tagged).
+            fromClient = true
             let (proto, listen, _, _) = pick(Self.rules)
-            let listenAddress: Packet.Address = listen.hasPrefix("0.0.0.0") ? pick(["198.18.0.1", "198.18.1.1", "198.18.0.9"]) : "198.18.0.1"
+            let ruleAddress = Packet.Address(stringLiteral: String(listen.split(separator: ":")[0]))
+            let listenAddress: Packet.Address = listen.hasPrefix("0.0.0.0") ? pick(["198.18.0.1", "198.18.1.1", "198.18.0.9"]) : ruleAddress
             let listenPorts = listen.split(separator: ":")[1].split(separator: "-").compactMap { UInt16($0) }
             let listenPort = listenPorts.count == 2 ? UInt16.random(in: listenPorts[0]...(listenPorts[1] + 1), using: &rng) : listenPorts[0]
             let dst: Packet.Endpoint = chance(85) ? .init(listenAddress, listenPort)
-                : .init("198.18.0.1", pick([8081, 5354, 22, 9999]))
-            let client: Packet.Address = pick(["198.18.0.2", "198.18.0.2", "198.18.0.3", "198.18.0.4"])
+                : .init(listenAddress, pick([8082, 5355, 22, 9999]))
+            // Clients of the VLAN networks sit on them; the rest on in0.
+            let onVLAN = [2, 4, 5].contains(listenAddress.value >> 8 & 0xFF)
+            let clientNet = onVLAN ? listenAddress.value & 0xFFFF_FF00 : Packet.Address("198.18.0.0").value
+            let client = Packet.Address(clientNet | UInt32(pick([2, 2, 3, 4])))
+            from = Self.side(of: client)
             let src = Packet.Endpoint(client, UInt16.random(in: 40000...40040, using: &rng))
             let useTCP = chance(90) ? proto == "tcp" : proto != "tcp"
             packet = useTCP
                 ? .tcp(src: src, dst: dst, flags: flags(), seq: UInt32.random(in: 0...UInt32.max, using: &rng), payload: payload(),
-                       srcMAC: "02:00:00:00:00:02", dstMAC: Self.inMAC)
+                       srcMAC: from.hostMAC, dstMAC: from.ourMAC)
                 : .udp(src: src, dst: dst, payload: payload(), checksum: chance(20) ? .none : .computed,
-                       srcMAC: "02:00:00:00:00:02", dstMAC: Self.inMAC)
+                       srcMAC: from.hostMAC, dstMAC: from.ourMAC)
         case 55..<85 where !replyTargets.isEmpty:
             // A backend replying to a translated flow (sometimes to a wrong port).
-            fromBackend = true
             let (proto, snat, backend) = pick(replyTargets)
+            from = Self.side(of: backend.address)
             let dst = chance(90) ? snat : Packet.Endpoint(snat.address, UInt16.random(in: 1024...65535, using: &rng))
             packet = proto == 6
-                ? .tcp(src: backend, dst: dst, flags: flags(), payload: payload(), srcMAC: Self.backendMAC, dstMAC: Self.outMAC)
+                ? .tcp(src: backend, dst: dst, flags: flags(), payload: payload(), srcMAC: from.hostMAC, dstMAC: from.ourMAC)
                 : .udp(src: backend, dst: dst, payload: payload(), checksum: chance(20) ? .none : .computed,
-                       srcMAC: Self.backendMAC, dstMAC: Self.outMAC)
+                       srcMAC: from.hostMAC, dstMAC: from.ourMAC)
         default:
             // Unrelated traffic: other protocols over IPv4, or other ethertypes.
+            from = Self.side(of: "198.18.0.2")
             packet = .udp(src: "198.18.0.2:40000", dst: "198.18.0.1:8080", payload: bytes(Int.random(in: 0...64, using: &rng)),
                           srcMAC: "02:00:00:00:00:02", dstMAC: Self.inMAC)
             if chance(60) {
                 packet.transport = .raw
                 packet.ip.protocol = pick([1, 2, 47, 50, 132, 255])
             } else {
-                // Not 0x86DD, 0x8100, 0x88A8: FastPath does not forward IPv6
-                // or VLANs yet (docs/fastpath.md).
-                packet.ethernet.etherType = pick([0x0806, 0x0801, 0x0000, 0x88CC])
+                // Not 0x86DD: FastPath does not forward IPv6 yet
+                // (docs/fastpath.md). A TPID here tags the IPv4 header's
+                // first bytes: no IPv4 behind the tag.
+                packet.ethernet.etherType = pick([0x0806, 0x0801, 0x0000, 0x88CC, 0x8100, 0x88A8])
             }
         }
+        packet.ethernet.tags = from.tags
+        if chance(8) { packet.ethernet.tags = oddTags() }
         mutate(&packet)
         var frame = packet.bytes
         if chance(8) && frame.count > 14 {
             // Truncated anywhere (BPF_PROG_TEST_RUN needs the 14-byte Ethernet header).
             frame = Array(frame.prefix(Int.random(in: 14..<frame.count, using: &rng)))
         }
-        return (frame, fromBackend)
+        return (frame, from.onOut, fromClient)
+    }
+
+    /// Tags no host of the bed sends: none, another VLAN, three tags, an
+    /// 802.1ad inner tag, an unknown TPID (0x9100), PCP and DEI bits set.
+    mutating func oddTags() -> [Packet.VLANTag] {
+        let id = UInt16.random(in: 0...4095, using: &rng)
+        switch Int.random(in: 0..<6, using: &rng) {
+        case 0: return []
+        case 1: return [.dot1q(id, pcp: UInt8.random(in: 0...7, using: &rng))]
+        case 2: return [.dot1ad(id), .dot1q(30), .dot1q(3)]
+        case 3: return [.dot1q(100), .dot1ad(id)]
+        case 4: return [Packet.VLANTag(tpid: 0x9100, tci: id)]
+        default: return [.dot1ad(300), Packet.VLANTag(tpid: 0x8100, tci: 0x1000 | id)]
+        }
     }
 
     mutating func mutate(_ packet: inout Packet) {

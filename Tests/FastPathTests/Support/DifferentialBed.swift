@@ -6,10 +6,12 @@ import RuleModel
 import Testing
 import XDPLoader
 
-/// Two data planes side by side in one TestRunBed namespace: A is the BPF
-/// program (BPF_PROG_TEST_RUN on the bed's private maps), B is FastPath's
-/// packet function on a second private set of maps. Both get the same
-/// rules, config and interfaces; each frame goes through both, and
+/// Two data planes side by side in one TestRunBed namespace (with its VLAN
+/// uppers): A is the BPF program (BPF_PROG_TEST_RUN on the bed's private
+/// maps), B is FastPath's packet function on a second private set of maps.
+/// Both get the same rules, config, interfaces and VLAN uppers; each frame
+/// goes through both (FastPath with `headroom` writable bytes in front of
+/// it, the most a tag push needs), and
 /// `feed` asserts identical verdicts, output bytes and counters (and,
 /// every `flowCheckEvery` frames, identical conntrack tables).
 ///
@@ -28,18 +30,25 @@ final class DifferentialBed {
     var frames = 0
     var flowCheckEvery = 50
     var verdicts: [String: Int] = [:]
+    /// Frames that went out with a moved head (tags pushed or popped).
+    var headMoves = 0
+    /// Bytes FastPath may write in front of a frame: two pushed tags.
+    static let headroom = 8
 
     private static let counter = Counter()
 
     /// flowCacheSlots > 0 runs FastPath with the forwarder's conntrack cache.
     init(flowCacheSlots: Int = 0) throws {
-        bed = try TestRunBed(namespaceName: "xfp-\(getpid())-\(Self.counter.next())")
+        bed = try TestRunBed(namespaceName: "xfp-\(getpid())-\(Self.counter.next())", vlans: true)
         (fastPath, _) = try Datapath.load()
         for (ifindex, record) in try bed.maps.ifaces.entries() {
             try fastPath.maps.ifaces.update(ifindex, record)
         }
         for (address, ifindex) in try bed.maps.laddrs.entries() {
             try fastPath.maps.laddrs.update(address, ifindex)
+        }
+        for (ifindex, upper) in try bed.maps.vlans.entries() {
+            try fastPath.maps.vlans.update(ifindex, upper)
         }
         state = MapState(maps: fastPath.maps, fibProgram: fastPath.fibProgram,
                          egressInterfaces: [bed.inIndex, bed.outIndex], flowCacheSlots: flowCacheSlots)
@@ -90,14 +99,19 @@ final class DifferentialBed {
         let a = try bed.run(frame, ingress: ingress)
         state.fixedRandom = try probeStart(for: frame)
 
-        var output = frame
+        var buffer = [UInt8](repeating: 0xEE, count: Self.headroom) + frame
         let verdict = try bed.namespace.enter {
-            output.withUnsafeMutableBytes { buffer in
-                PacketFunction.run(buffer.baseAddress!, length: buffer.count, ingress: ingress, state: &state)
+            buffer.withUnsafeMutableBytes { bytes in
+                PacketFunction.run(bytes.baseAddress! + Self.headroom, length: frame.count, headroom: Self.headroom,
+                                   ingress: ingress, state: &state)
             }
         }
+        // The frame FastPath would send: from where the verdict says it
+        // starts now (tags pushed into the headroom, or popped).
+        let output = Array(buffer[(Self.headroom + verdict.offset)...])
         frames += 1
-        verdicts[verdict.description.prefix { $0 != "(" }.description, default: 0] += 1
+        verdicts["\(verdict.action)", default: 0] += 1
+        if verdict.offset != 0 { headMoves += 1 }
         let context = "frame \(frames) \(label()): \(Packet.describe(frame))"
 
         switch verdict.action {
