@@ -77,6 +77,20 @@ static __always_inline int ct_recent(const struct xdpfwd_flow *e, __u64 now)
 	return (__s64)(now - e->last_seen_ns) <= (__s64)XDPFWD_TOUCH_NS;
 }
 
+/* The coarse clock in whole seconds: an entry's `created`. */
+static __always_inline __u32 ct_seconds(__u64 now)
+{
+	return (__u32)(now / NSEC_PER_SEC);
+}
+
+/* Count a frame of len bytes forwarded by e. Plain adds: see struct
+ * xdpfwd_flow for why not atomic ones. */
+static __always_inline void ct_count(struct xdpfwd_flow *e, __u64 len)
+{
+	e->packets += 1;
+	e->bytes += len;
+}
+
 /* The twin's key: the reverse of this entry's rewrite tuple. */
 static __always_inline void ct_twin_key(const struct xdpfwd_flow *e, __u8 proto,
 					struct xdpfwd_flow_key *tk)

@@ -30,6 +30,13 @@ static __always_inline int ct6_recent(const struct xdpfwd_flow6 *e, __u64 now)
 	return (__s64)(now - e->last_seen_ns) <= (__s64)XDPFWD_TOUCH_NS;
 }
 
+/* ct_count for IPv6 entries. */
+static __always_inline void ct6_count(struct xdpfwd_flow6 *e, __u64 len)
+{
+	e->packets += 1;
+	e->bytes += len;
+}
+
 /* The twin's key: the reverse of this entry's rewrite tuple. */
 static __always_inline void ct6_twin_key(const struct xdpfwd_flow6 *e, __u8 proto,
 					 struct xdpfwd_flow6_key *tk)

@@ -44,7 +44,7 @@ static __always_inline int xdpfwd_established6(struct xdp_md *ctx, struct pkt6_i
 					       const struct xdpfwd_flow6_key *key,
 					       struct xdpfwd_flow6 *e, __u64 now)
 {
-	int act;
+	int act, touch;
 
 	if (p->proto == IPPROTO_TCP)
 		ct6_tcp_update(key, e, p->tcp_flags);
@@ -55,14 +55,17 @@ static __always_inline int xdpfwd_established6(struct xdp_md *ctx, struct pkt6_i
 		return XDP_PASS;
 	}
 
-	/* Write the shared cache line at most once per XDPFWD_TOUCH_NS. */
-	if (!ct6_recent(e, now))
+	/* Stamp last_seen at most once per XDPFWD_TOUCH_NS, and look the
+	 * next hop up again with it. */
+	touch = !ct6_recent(e, now);
+	if (touch)
 		e->last_seen_ns = now;
 
-	act = nh6_refresh(ctx, p->ip6h, p->proto, e, now);
+	act = nh6_refresh(ctx, p->ip6h, p->proto, e, touch);
 	if (act != XDPFWD_CONTINUE)
 		/* No usable route: passed or dropped untranslated. */
 		return act;
+	ct6_count(e, p->len);
 	return xdpfwd_send6(ctx, p, e);
 }
 
@@ -123,7 +126,7 @@ static __attribute__((noinline)) int xdpfwd_new_flow6(struct xdp_md *ctx, struct
 		if (!nh_fib_usable(rc))
 			/* No state created; the packet is untouched. */
 			return nh_fib_fail(rc);
-		nh6_store(&s->fval, &fib, rc, now);
+		nh6_store(&s->fval, &fib, rc);
 		egress = fib.ifindex; /* a VLAN upper, not the cached lower */
 	}
 
@@ -166,7 +169,7 @@ static __attribute__((noinline)) int xdpfwd_new_flow6(struct xdp_md *ctx, struct
 	s->rval.rule_id = rule->rule_id;
 	s->rval.direction = XDPFWD_DIR_REPLY;
 	s->rval.state = state;
-	s->rval.created_ns = now;
+	s->rval.created = ct_seconds(now);
 	s->rval.last_seen_ns = now;
 	s->cfg = *cfg;
 	s->now = now;
@@ -205,8 +208,11 @@ static __attribute__((noinline)) int xdpfwd_new_flow6(struct xdp_md *ctx, struct
 	s->fval.rule_id = s->rval.rule_id;
 	s->fval.direction = XDPFWD_DIR_FORWARD;
 	s->fval.state = state;
-	s->fval.created_ns = now;
+	s->fval.created = ct_seconds(now);
 	s->fval.last_seen_ns = now;
+	/* This packet is the forward entry's first. */
+	s->fval.packets = 1;
+	s->fval.bytes = p->len;
 	s->fval.csum_delta = nat6_csum_delta(key, &s->fval);
 	if (bpf_map_update_elem(&xdpfwd_flows6, key, &s->fval, BPF_ANY)) {
 		/* Half a flow is useless: release the claimed port. */

@@ -140,7 +140,9 @@ static __always_inline int icmp4_error(struct xdp_md *ctx, struct pkt_info *p, v
 		return XDP_PASS;
 	}
 	p->proto = IPPROTO_ICMP;
-	act = nh_refresh(ctx, p, e, now);
+	/* The cached next hop, unless the flow has been idle past the touch
+	 * interval (nothing refreshed it): then a fresh lookup. */
+	act = nh_refresh(ctx, p, e, !ct_recent(e, now));
 	if (act != XDPFWD_CONTINUE)
 		/* No usable route: passed or dropped untranslated. */
 		return act;
@@ -241,7 +243,8 @@ static __attribute__((noinline)) int icmp6_error(struct xdp_md *ctx, const struc
 		stats_inc(XDPFWD_STAT_PASS_TTL);
 		return XDP_PASS;
 	}
-	act = nh6_refresh(ctx, ip6h, IPPROTO_ICMPV6, e, now);
+	/* As for IPv4: an idle flow's next hop is looked up again. */
+	act = nh6_refresh(ctx, ip6h, IPPROTO_ICMPV6, e, !ct6_recent(e, now));
 	if (act != XDPFWD_CONTINUE)
 		/* No usable route: passed or dropped untranslated. */
 		return act;

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 OR MIT */
 /*
  * nexthop.h: where a translated packet goes. bpf_fib_lookup finds the route
- * and neighbour; the result is cached in the flow entry and refreshed at
- * most every XDPFWD_NH_REFRESH_NS. Egress is XDP_TX (same interface), a
+ * and neighbour; the result is cached in the flow entry and refreshed when
+ * the entry's last_seen_ns is (at most every XDPFWD_TOUCH_NS). Egress is XDP_TX (same interface), a
  * devmap redirect (attached interface), or the TC slow path, which lets the
  * kernel resolve a missing neighbour.
  */
@@ -93,7 +93,7 @@ static __always_inline __u8 nh_vlan_egress(__u32 *ifindex, __be16 *tci)
 /* Cache a usable lookup in f. NO_NEIGH keeps only the FIB's egress
  * ifindex (a VLAN upper stays the upper), for the slow path. */
 static __always_inline void nh_store(struct xdpfwd_flow *f, const struct bpf_fib_lookup *fib,
-				     long rc, __u64 now)
+				     long rc)
 {
 	f->nh_ifindex = fib->ifindex;
 	f->nh_vlan = 0;
@@ -105,7 +105,6 @@ static __always_inline void nh_store(struct xdpfwd_flow *f, const struct bpf_fib
 	} else {
 		f->nh_valid = 0;
 	}
-	f->nh_refreshed_ns = now;
 }
 
 /* The --snat auto source for flows leaving through ifindex: the attached
@@ -121,20 +120,23 @@ static __always_inline __be32 nh_snat_addr(__u32 ifindex)
 	return vl ? vl->ipv4_addr : 0;
 }
 
-/* Refresh e's cached next hop when missing or stale. Returns
- * XDPFWD_CONTINUE or the verdict for an untranslated packet. */
+/* Refresh e's cached next hop when missing (NO_NEIGH, or a new reply
+ * entry) or `stale`: the caller just touched last_seen_ns, which happens at
+ * most every XDPFWD_TOUCH_NS, so a route or neighbour change reaches a busy
+ * flow within about that. Returns XDPFWD_CONTINUE or the verdict for an
+ * untranslated packet. */
 static __always_inline int nh_refresh(struct xdp_md *ctx, const struct pkt_info *p,
-				      struct xdpfwd_flow *e, __u64 now)
+				      struct xdpfwd_flow *e, int stale)
 {
 	struct bpf_fib_lookup fib;
 	long rc;
 
-	if (e->nh_valid && (__s64)(now - e->nh_refreshed_ns) <= (__s64)XDPFWD_NH_REFRESH_NS)
+	if (e->nh_valid && !stale)
 		return XDPFWD_CONTINUE;
 	rc = nh_fib_lookup(ctx, &fib, p, e->new_saddr, e->new_daddr, e->new_sport, e->new_dport);
 	if (!nh_fib_usable(rc))
 		return nh_fib_fail(rc);
-	nh_store(e, &fib, rc, now);
+	nh_store(e, &fib, rc);
 	return XDPFWD_CONTINUE;
 }
 
@@ -223,7 +225,7 @@ static __always_inline int nh_send(struct xdp_md *ctx, struct ethhdr *eth, __u8 
 		}
 		if (l2->vlan) {
 			/* A VLAN whose lower device was detached since the next
-			 * hop was cached (within XDPFWD_NH_REFRESH_NS): the slow
+			 * hop was cached (within XDPFWD_TOUCH_NS): the slow
 			 * path would need the upper, which the entry no longer
 			 * names. The next refresh sees the change. */
 			stats_inc(XDPFWD_STAT_DROP_VLAN);

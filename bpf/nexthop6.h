@@ -44,7 +44,7 @@ static __always_inline long nh6_fib_lookup(struct xdp_md *ctx, struct bpf_fib_lo
 
 /* Cache a usable lookup in f (see nh_store). */
 static __always_inline void nh6_store(struct xdpfwd_flow6 *f, const struct bpf_fib_lookup *fib,
-				      long rc, __u64 now)
+				      long rc)
 {
 	f->nh_ifindex = fib->ifindex;
 	f->nh_vlan = 0;
@@ -57,7 +57,6 @@ static __always_inline void nh6_store(struct xdpfwd_flow6 *f, const struct bpf_f
 	} else {
 		f->nh_valid = 0;
 	}
-	f->nh_refreshed_ns = now;
 }
 
 /* The --snat auto IPv6 source for flows leaving through ifindex: the
@@ -76,7 +75,7 @@ static __always_inline const __be32 *nh6_snat_addr(__u32 ifindex)
 /* Look the next hop up again and cache it in e. A subprogram (once a
  * second per flow), keeping the lookup's stack off the IPv6 path's frame. */
 static __attribute__((noinline)) int nh6_lookup_store(struct xdp_md *ctx, const struct ipv6hdr *ip6h,
-						      __u8 proto, struct xdpfwd_flow6 *e, __u64 now)
+						      __u8 proto, struct xdpfwd_flow6 *e)
 {
 	struct bpf_fib_lookup fib;
 	long rc;
@@ -85,18 +84,18 @@ static __attribute__((noinline)) int nh6_lookup_store(struct xdp_md *ctx, const 
 			    e->new_sport, e->new_dport);
 	if (!nh_fib_usable(rc))
 		return nh_fib_fail(rc);
-	nh6_store(e, &fib, rc, now);
+	nh6_store(e, &fib, rc);
 	return XDPFWD_CONTINUE;
 }
 
-/* Refresh e's cached next hop when missing or stale. Returns
- * XDPFWD_CONTINUE or the verdict for an untranslated packet. */
+/* Refresh e's cached next hop when missing or stale (see nh_refresh).
+ * Returns XDPFWD_CONTINUE or the verdict for an untranslated packet. */
 static __always_inline int nh6_refresh(struct xdp_md *ctx, const struct ipv6hdr *ip6h,
-				       __u8 proto, struct xdpfwd_flow6 *e, __u64 now)
+				       __u8 proto, struct xdpfwd_flow6 *e, int stale)
 {
-	if (e->nh_valid && (__s64)(now - e->nh_refreshed_ns) <= (__s64)XDPFWD_NH_REFRESH_NS)
+	if (e->nh_valid && !stale)
 		return XDPFWD_CONTINUE;
-	return nh6_lookup_store(ctx, ip6h, proto, e, now);
+	return nh6_lookup_store(ctx, ip6h, proto, e);
 }
 
 /* Send a translated IPv6 packet, which arrived with tags_in VLAN tags,

@@ -53,7 +53,7 @@ static __always_inline int xdpfwd_established(struct xdp_md *ctx, struct pkt_inf
 					      const struct xdpfwd_flow_key *key,
 					      struct xdpfwd_flow *e, __u64 now)
 {
-	int act;
+	int act, touch;
 
 	if (p->proto == IPPROTO_TCP)
 		ct_tcp_update(key, e, p->tcp_flags);
@@ -64,14 +64,17 @@ static __always_inline int xdpfwd_established(struct xdp_md *ctx, struct pkt_inf
 		return XDP_PASS;
 	}
 
-	/* Write the shared cache line at most once per XDPFWD_TOUCH_NS. */
-	if (!ct_recent(e, now))
+	/* Stamp last_seen at most once per XDPFWD_TOUCH_NS, and look the
+	 * next hop up again with it. */
+	touch = !ct_recent(e, now);
+	if (touch)
 		e->last_seen_ns = now;
 
-	act = nh_refresh(ctx, p, e, now);
+	act = nh_refresh(ctx, p, e, touch);
 	if (act != XDPFWD_CONTINUE)
 		/* No usable route: passed or dropped untranslated. */
 		return act;
+	ct_count(e, p->len);
 	return xdpfwd_send(ctx, p, e);
 }
 
@@ -162,7 +165,7 @@ static __always_inline int xdpfwd_new_flow(struct xdp_md *ctx, struct pkt_info *
 	claim.rval.rule_id = rule->rule_id;
 	claim.rval.direction = XDPFWD_DIR_REPLY;
 	claim.rval.state = state;
-	claim.rval.created_ns = now;
+	claim.rval.created = ct_seconds(now);
 	claim.rval.last_seen_ns = now;
 	claim.cfg = *cfg;
 	claim.now = now;
@@ -198,9 +201,12 @@ static __always_inline int xdpfwd_new_flow(struct xdp_md *ctx, struct pkt_info *
 	fval.rule_id = claim.rval.rule_id;
 	fval.direction = XDPFWD_DIR_FORWARD;
 	fval.state = state;
-	fval.created_ns = now;
+	fval.created = ct_seconds(now);
 	fval.last_seen_ns = now;
-	nh_store(&fval, &fib, rc, now);
+	/* This packet is the forward entry's first. */
+	fval.packets = 1;
+	fval.bytes = p->len;
+	nh_store(&fval, &fib, rc);
 	if (bpf_map_update_elem(&xdpfwd_flows, key, &fval, BPF_ANY)) {
 		/* Half a flow is useless: release the claimed port. */
 		bpf_map_delete_elem(&xdpfwd_flows, &claim.rkey);

@@ -314,15 +314,30 @@ case_no_kernel_nat() {
 
 # A 16 MB download through the TCP rule is intact; the first connection
 # succeeds without retries and without SYN retransmission (connect < 0.9 s).
+# flows --json then shows the flow's own counters: its reply direction
+# carried at least the file (frame lengths, headers on top).
 case_tcp_download() {
     capture xfwd rule add tcp "$TCP_LISTEN" "$BACKEND_ADDR:$HTTP_PORT"
     ((RC == 0)) || { fail "rule add exit $RC: $ERR"; return; }
-    local res code size tconn sha
+    local res code size tconn sha i
     res=$(client_curl "http://$TCP_LISTEN/blob" "$WORK/dl1") || { fail "curl failed (first connection): $res"; return; }
     read -r code size tconn <<<"$res"
     [[ $code == 200 ]] || { fail "HTTP $code"; return; }
     sha=$(sha256sum <"$WORK/dl1" | cut -d' ' -f1)
     [[ $sha == "$SHA1" ]] || { fail "sha256 mismatch: got $size bytes"; return; }
+    # FastPath adds its gathered counts to the entry within about 250 ms.
+    for ((i = 0; i < 15; i++)); do
+        capture xfwd flows --json
+        json_check "any(f['listen'] == '$TCP_LISTEN' and f['client'].startswith('$CLIENT_ADDR:')
+            and f['counters']['reply']['bytes'] >= $(stat -c %s "$WORK/www1/blob") and f['counters']['reply']['packets'] > 0
+            and f['counters']['forward']['packets'] > 0 for f in d['flows'])" <<<"$OUT" >/dev/null && break
+        sleep 0.2
+    done
+    ((i < 15)) || { fail "flows --json lacks the download's reply bytes (>= 16 MB): $(one_line "$OUT")"; return; }
+    echo "# flows: $(python3 -c 'import json, sys
+for f in json.load(sys.stdin)["flows"]:
+    c = f["counters"]; print("fwd %d pkts %d B, reply %d pkts %d B" % (c["forward"]["packets"], c["forward"]["bytes"],
+        c["reply"]["packets"], c["reply"]["bytes"]), end="; ")' <<<"$OUT")"
     python3 -c "import sys; sys.exit(0 if float('$tconn') < 0.9 else 1)" ||
         fail "connect took ${tconn}s: the first SYN was lost and retransmitted"
 }

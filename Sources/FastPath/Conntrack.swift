@@ -27,6 +27,12 @@ enum Conntrack {
         return UInt64(seconds) &* nsPerSecond
     }
 
+    /// ct_seconds: an entry's `created`, the coarse clock in whole seconds.
+    @inline(__always)
+    static func seconds(_ now: UInt64) -> UInt32 {
+        UInt32(truncatingIfNeeded: now / nsPerSecond)
+    }
+
     /// Seen within its state's timeout (signed: clocks of two CPUs).
     @inline(__always)
     static func fresh(_ entry: xdpfwd_flow, now: UInt64, config: xdpfwd_config) -> Bool {

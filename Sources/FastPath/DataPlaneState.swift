@@ -22,6 +22,9 @@ public protocol DataPlaneState {
     mutating func reloadFlow(_ key: xdpfwd_flow_key, _ value: inout xdpfwd_flow) -> Bool
     mutating func updateFlow(_ key: xdpfwd_flow_key, _ value: xdpfwd_flow, flags: UInt64) -> Int32
     mutating func deleteFlow(_ key: xdpfwd_flow_key)
+    /// ct_count: one frame of `bytes` forwarded by the entry at key.
+    /// MapState with a flow cache defers it (see FlowCache).
+    mutating func countFlow(_ key: xdpfwd_flow_key, bytes: UInt64)
     mutating func lookupRule(_ key: xdpfwd_rule_key, _ value: inout xdpfwd_rule) -> Bool
     mutating func lookupIface(_ ifindex: UInt32, _ value: inout xdpfwd_iface) -> Bool
     /// The address (network order) is a local address of an attached

@@ -10,12 +10,23 @@ import CXDP
 /// within `ttlNs`: a state change by another worker, a flow flushed or
 /// replaced. Timeouts are whole seconds, so 100 ms of staleness changes
 /// no expiry decision that matters.
+///
+/// A slot also gathers its entry's packet and byte counts (ct_count), so a
+/// packet costs no bpf(2) write: they are added to the map's entry in one
+/// read-modify-write when the cached copy expires (at most `ttlNs` after
+/// the last flush of a busy flow), when the slot goes to another key, and
+/// when the worker flushes (periodically and when it stops). A flow deleted
+/// or replaced meanwhile takes its unflushed counts with it, as the XDP
+/// program's in-place counts go with a deleted entry.
 final class FlowCache: @unchecked Sendable {
     struct Slot {
         var key = xdpfwd_flow_key()
         var value = xdpfwd_flow()
         var expires: UInt64 = 0
         var used = false
+        /// Counted since the last flush, not yet in the map.
+        var pendingPackets: UInt32 = 0
+        var pendingBytes: UInt64 = 0
     }
 
     let slots: UnsafeMutablePointer<Slot>

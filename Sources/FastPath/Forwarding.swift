@@ -13,7 +13,8 @@ enum Forwarding {
 
     /// A packet of a live flow; entry is a copy of its conntrack entry.
     /// What this packet changes in it (TCP state, last-seen, next hop) is
-    /// written back into the map's current entry, field by field.
+    /// written back into the map's current entry, field by field; its
+    /// packet and byte counts go through `DataPlaneState.countFlow`.
     @inline(__always)
     static func established<S: DataPlaneState>(_ packet: PacketInfo, key: xdpfwd_flow_key, entry: inout xdpfwd_flow,
                                                ingress: UInt32, now: UInt64, state: inout S) -> Verdict {
@@ -26,17 +27,19 @@ enum Forwarding {
             state.count(XDPFWD_STAT_PASS_TTL)
             return .pass
         }
-        if !Conntrack.recent(entry, now: now) {
+        let touch = !Conntrack.recent(entry, now: now)
+        if touch {
             entry.last_seen_ns = now
             changes.lastSeen = true
         }
-        let refreshedBefore = entry.nh_refreshed_ns
-        if let verdict = NextHop.refresh(packet, &entry, ingress: ingress, now: now, state: &state) {
+        let lookUp = NextHop.needsLookup(entry, stale: touch)
+        if let verdict = NextHop.refresh(packet, &entry, ingress: ingress, stale: touch, state: &state) {
             writeBack(key, entry, changes, &state)
             return verdict
         }
-        changes.nextHop = entry.nh_refreshed_ns != refreshedBefore
+        changes.nextHop = lookUp
         writeBack(key, entry, changes, &state)
+        state.countFlow(key, bytes: packet.len)
         return send(packet, entry, ingress: ingress, state: &state)
     }
 
@@ -63,7 +66,6 @@ enum Forwarding {
             current.nh_vlan_tci = entry.nh_vlan_tci
             current.nh_dmac = entry.nh_dmac
             current.nh_smac = entry.nh_smac
-            current.nh_refreshed_ns = entry.nh_refreshed_ns
         }
         _ = state.updateFlow(key, current, flags: UInt64(CXDP_BPF_EXIST))
     }
@@ -116,7 +118,7 @@ enum Forwarding {
         reply.rule_id = rule.rule_id
         reply.direction = UInt8(XDPFWD_DIR_REPLY.rawValue)
         reply.state = flowState
-        reply.created_ns = now
+        reply.created = Conntrack.seconds(now)
         reply.last_seen_ns = now
 
         let err: Int32
@@ -147,9 +149,12 @@ enum Forwarding {
         forward.rule_id = rule.rule_id
         forward.direction = UInt8(XDPFWD_DIR_FORWARD.rawValue)
         forward.state = flowState
-        forward.created_ns = now
+        forward.created = Conntrack.seconds(now)
         forward.last_seen_ns = now
-        NextHop.store(&forward, fib, now: now, state: &state)
+        // This packet is the forward entry's first.
+        forward.packets = 1
+        forward.bytes = packet.len
+        NextHop.store(&forward, fib, state: &state)
         if state.updateFlow(key, forward, flags: UInt64(CXDP_BPF_ANY)) != 0 {
             state.deleteFlow(replyKey)
             state.count(XDPFWD_STAT_DROP_FLOW_TABLE)

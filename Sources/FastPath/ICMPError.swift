@@ -43,10 +43,12 @@ enum ICMPError {
         }
         guard frame.u8(ip + 8) > 1 else { return PacketFunction.passed(XDPFWD_STAT_PASS_TTL, &state) }
         let packet = PacketInfo(frame: frame, ip: ip, l4: icmp, proto: 1, tcpFlags: 0, len: 0, vlanTags: vlanTags)
-        let refreshedBefore = entry.nh_refreshed_ns
-        if let verdict = NextHop.refresh(packet, &entry, ingress: ingress, now: now, state: &state) { return verdict }
+        // The cached next hop, unless the flow was idle past the touch interval.
+        let stale = !Conntrack.recent(entry, now: now)
+        let lookUp = NextHop.needsLookup(entry, stale: stale)
+        if let verdict = NextHop.refresh(packet, &entry, ingress: ingress, stale: stale, state: &state) { return verdict }
         var changes = Forwarding.Changes()
-        changes.nextHop = entry.nh_refreshed_ns != refreshedBefore
+        changes.nextHop = lookUp
         Forwarding.writeBack(key, entry, changes, &state)
 
         // The quote: source becomes the peer's, destination ours.

@@ -101,6 +101,8 @@ public struct MapState: DataPlaneState {
             value = slot.pointee.value
             return true
         }
+        // Expired, or another key's: its counts go to the map first.
+        flushPending(slot)
         let found = reloadFlow(key, &value)
         remember(slot, key, found ? value : nil)
         return found
@@ -117,8 +119,13 @@ public struct MapState: DataPlaneState {
         if let cache {
             let slot = cache + (FlowCache.hash(key) & cacheMask)
             if result == 0 {
+                // A new entry (not BPF_EXIST) starts its own counts.
+                if flags != UInt64(CXDP_BPF_EXIST) && FlowCache.same(slot.pointee.key, key) { Self.forget(slot) }
                 remember(slot, key, value)
             } else if FlowCache.same(slot.pointee.key, key) {
+                // Refused (a live owner on NOEXIST, gone on EXIST): the
+                // copy is suspect, the counts still belong to the map's entry.
+                flushPending(slot)
                 slot.pointee.used = false
             }
         }
@@ -130,20 +137,69 @@ public struct MapState: DataPlaneState {
         _ = cxdp_map_delete(flowsFD, &rawKey)
         if let cache {
             let slot = cache + (FlowCache.hash(key) & cacheMask)
-            if FlowCache.same(slot.pointee.key, key) { slot.pointee.used = false }
+            if FlowCache.same(slot.pointee.key, key) { Self.forget(slot) }
         }
     }
 
-    /// Caches value for key (nil: forgets key if the slot holds it).
+    public mutating func countFlow(_ key: xdpfwd_flow_key, bytes: UInt64) {
+        if let cache {
+            let slot = cache + (FlowCache.hash(key) & cacheMask)
+            if slot.pointee.used && FlowCache.same(slot.pointee.key, key) {
+                slot.pointee.pendingPackets &+= 1
+                slot.pointee.pendingBytes &+= bytes
+                return
+            }
+        }
+        // No cache, or the slot went to another key since the lookup.
+        addCounts(key, packets: 1, bytes: bytes)
+    }
+
+    /// Adds every flow's unflushed counts (FlowCache) to the map; the
+    /// worker calls it periodically and when it stops.
+    public mutating func flushFlowCounters() {
+        guard let cache else { return }
+        for index in 0...cacheMask { flushPending(cache + index) }
+    }
+
+    /// ct_count as one read-modify-write of the map's entry (BPF_EXIST: a
+    /// deleted entry stays deleted, its counts with it).
+    private func addCounts(_ key: xdpfwd_flow_key, packets: UInt32, bytes: UInt64) {
+        var rawKey = key, value = xdpfwd_flow()
+        guard cxdp_map_lookup(flowsFD, &rawKey, &value) == 0 else { return }
+        value.packets &+= packets
+        value.bytes &+= bytes
+        _ = cxdp_map_update(flowsFD, &rawKey, &value, UInt64(CXDP_BPF_EXIST))
+    }
+
+    @inline(__always)
+    private func flushPending(_ slot: UnsafeMutablePointer<FlowCache.Slot>) {
+        guard slot.pointee.pendingPackets != 0 else { return }
+        if slot.pointee.used { addCounts(slot.pointee.key, packets: slot.pointee.pendingPackets, bytes: slot.pointee.pendingBytes) }
+        slot.pointee.pendingPackets = 0
+        slot.pointee.pendingBytes = 0
+    }
+
+    /// Drops the slot's entry and any counts it gathered (the entry is gone
+    /// or replaced).
+    @inline(__always)
+    private static func forget(_ slot: UnsafeMutablePointer<FlowCache.Slot>) {
+        slot.pointee.used = false
+        slot.pointee.pendingPackets = 0
+        slot.pointee.pendingBytes = 0
+    }
+
+    /// Caches value for key (nil: forgets key if the slot holds it). A slot
+    /// taken over from another key flushes that key's counts first.
     @inline(__always)
     private func remember(_ slot: UnsafeMutablePointer<FlowCache.Slot>, _ key: xdpfwd_flow_key, _ value: xdpfwd_flow?) {
         if let value {
+            if !FlowCache.same(slot.pointee.key, key) { flushPending(slot) }
             slot.pointee.key = key
             slot.pointee.value = value
             slot.pointee.expires = lastNow &+ cacheTTLNs
             slot.pointee.used = true
         } else if FlowCache.same(slot.pointee.key, key) {
-            slot.pointee.used = false
+            Self.forget(slot)
         }
     }
 

@@ -3,8 +3,6 @@ import CXDP
 /// bpf/nexthop.h: the FIB lookup (the kernel's, via xdpfwd_fib), the next
 /// hop cached in the flow entry, and the egress decision.
 enum NextHop {
-    static let refreshNs: UInt64 = 1_000_000_000  // XDPFWD_NH_REFRESH_NS
-
     @inline(__always)
     static func lookup<S: DataPlaneState>(_ packet: PacketInfo, ingress: UInt32, src: UInt32, dst: UInt32,
                                           sport: UInt16, dport: UInt16, state: inout S) -> xdpfwd_fib_query {
@@ -44,7 +42,7 @@ enum NextHop {
     /// nh_store: a VLAN upper as egress becomes its lower device plus the
     /// tags to push (nh_vlan_egress).
     @inline(__always)
-    static func store<S: DataPlaneState>(_ flow: inout xdpfwd_flow, _ query: xdpfwd_fib_query, now: UInt64, state: inout S) {
+    static func store<S: DataPlaneState>(_ flow: inout xdpfwd_flow, _ query: xdpfwd_fib_query, state: inout S) {
         flow.nh_ifindex = query.ifindex
         flow.nh_vlan = 0
         if query.rc == Int32(CXDP_FIB_LKUP_RET_SUCCESS) {
@@ -60,7 +58,6 @@ enum NextHop {
         } else {
             flow.nh_valid = 0
         }
-        flow.nh_refreshed_ns = now
     }
 
     /// nh_snat_addr: the --snat auto source for flows leaving through
@@ -73,15 +70,22 @@ enum NextHop {
         return state.lookupVLAN(ifindex, &vlan) ? vlan.ipv4_addr : 0
     }
 
+    /// nh_refresh looks the next hop up again: none cached, or `stale` (the
+    /// caller just touched last_seen).
+    @inline(__always)
+    static func needsLookup(_ flow: xdpfwd_flow, stale: Bool) -> Bool {
+        flow.nh_valid == 0 || stale
+    }
+
     /// nh_refresh: nil to continue, else the verdict for an untranslated packet.
     @inline(__always)
     static func refresh<S: DataPlaneState>(_ packet: PacketInfo, _ flow: inout xdpfwd_flow, ingress: UInt32,
-                                           now: UInt64, state: inout S) -> Verdict? {
-        if flow.nh_valid != 0 && Int64(bitPattern: now &- flow.nh_refreshed_ns) <= Int64(refreshNs) { return nil }
+                                           stale: Bool, state: inout S) -> Verdict? {
+        if !needsLookup(flow, stale: stale) { return nil }
         let query = lookup(packet, ingress: ingress, src: flow.new_saddr, dst: flow.new_daddr,
                            sport: flow.new_sport, dport: flow.new_dport, state: &state)
         guard usable(query.rc) else { return fail(query.rc, state: &state) }
-        store(&flow, query, now: now, state: &state)
+        store(&flow, query, state: &state)
         return nil
     }
 

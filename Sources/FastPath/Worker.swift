@@ -40,13 +40,31 @@ final class Worker {
         _ = cxdp_pin_thread(Int32(cpu))
         var fds = rx.map { pollfd(fd: $0.fd, events: Int16(POLLIN | POLLERR), revents: 0) }
         var state = self.state
+        var flushed = Self.monotonicNs()
         while stop.pointee == 0 {
             var worked = false
             for ring in rx where drain(ring, &state) { worked = true }
             for ring in tx { ring.kick() }
             if !worked { _ = poll(&fds, nfds_t(fds.count), 100) }
+            // Per-flow counts the cache gathered reach the map at least
+            // this often, busy or idle (FlowCache).
+            let now = Self.monotonicNs()
+            if now &- flushed >= Self.flowFlushNs {
+                state.flushFlowCounters()
+                flushed = now
+            }
         }
+        state.flushFlowCounters()
         self.state = state
+    }
+
+    static let flowFlushNs: UInt64 = 250_000_000
+
+    @inline(__always)
+    static func monotonicNs() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &ts)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
     }
 
     /// Every ready block of one RX ring; true if there was one.

@@ -4,7 +4,8 @@ import RuleModel
 
 /// One live connection as `xdpfwd flows` shows it: both tuples of the flow,
 /// read from its FORWARD conntrack entry (client side) and the rewrite that
-/// entry holds (backend side), with the state, age and idle time.
+/// entry holds (backend side), with the state, age, idle time and each
+/// direction's counters.
 public struct FlowRecord: Sendable {
     public let `protocol`: TransportProtocol
     /// Client side: the client's packets go client -> listen.
@@ -15,12 +16,19 @@ public struct FlowRecord: Sendable {
     public let backend: Endpoint
     public let state: String
     public let ruleID: UInt32
+    /// Whole seconds since the flow was created (the data plane records the
+    /// creation time in whole seconds).
     public let ageSeconds: Double
     /// Since the last packet in either direction (as the data plane records
     /// it: at most once a second).
     public let idleSeconds: Double
     /// The REPLY entry is present and points back at this flow.
     public let hasReplyEntry: Bool
+    /// Frames and bytes each direction's entry forwarded: client -> backend
+    /// (FORWARD entry) and backend -> client (REPLY entry; zero without one).
+    /// Bytes are frame lengths as received, Ethernet header included.
+    public let forward: DirectionCounters
+    public let reply: DirectionCounters
 }
 
 /// Which flows `xdpfwd flows flush` removes: every given filter must match.
@@ -69,7 +77,9 @@ public struct FlowTable {
         var saddr: IPAddress, daddr: IPAddress, sport: UInt16, dport: UInt16
         var newSaddr: IPAddress, newDaddr: IPAddress, newSport: UInt16, newDport: UInt16
         var direction: UInt8, state: UInt8, ruleID: UInt32
-        var created: UInt64, lastSeen: UInt64
+        /// Seconds (coarse clock); lastSeen in ns.
+        var created: UInt32, lastSeen: UInt64
+        var counters: DirectionCounters
         var delete: () throws -> Void
     }
 
@@ -127,9 +137,10 @@ public struct FlowTable {
                 source: Endpoint(address: forward.newSaddr, port: forward.newSport),
                 backend: Endpoint(address: forward.newDaddr, port: forward.newDport),
                 state: Self.stateName(forward.state), ruleID: forward.ruleID,
-                ageSeconds: Double(Int64(bitPattern: now &- forward.created)) / 1e9,
+                ageSeconds: Double(max(0, Int64(now / 1_000_000_000) - Int64(forward.created))),
                 idleSeconds: max(0, Double(Int64(bitPattern: now &- lastSeen)) / 1e9),
-                hasReplyEntry: reply != nil)
+                hasReplyEntry: reply != nil,
+                forward: forward.counters, reply: reply?.counters ?? DirectionCounters())
             result.append(Collected(record: record, live: fresh(forward) || reply.map(fresh) ?? false,
                                     deleteForward: forward.delete, deleteReply: reply?.delete))
         }
@@ -144,7 +155,8 @@ public struct FlowTable {
                   newSaddr: .v4(IPv4Address(networkOrder: value.new_saddr)), newDaddr: .v4(IPv4Address(networkOrder: value.new_daddr)),
                   newSport: UInt16(bigEndian: value.new_sport), newDport: UInt16(bigEndian: value.new_dport),
                   direction: value.direction, state: value.state, ruleID: value.rule_id,
-                  created: value.created_ns, lastSeen: value.last_seen_ns,
+                  created: value.created, lastSeen: value.last_seen_ns,
+                  counters: DirectionCounters(packets: UInt64(value.packets), bytes: value.bytes),
                   delete: { _ = try maps.flows.delete(key) })
         }
     }
@@ -157,7 +169,8 @@ public struct FlowTable {
                   newSaddr: .v6(IPv6Address(networkOrderWords: value.new_saddr)), newDaddr: .v6(IPv6Address(networkOrderWords: value.new_daddr)),
                   newSport: UInt16(bigEndian: value.new_sport), newDport: UInt16(bigEndian: value.new_dport),
                   direction: value.direction, state: value.state, ruleID: value.rule_id,
-                  created: value.created_ns, lastSeen: value.last_seen_ns,
+                  created: value.created, lastSeen: value.last_seen_ns,
+                  counters: DirectionCounters(packets: UInt64(value.packets), bytes: value.bytes),
                   delete: { _ = try maps.flows6.delete(key) })
         }
     }

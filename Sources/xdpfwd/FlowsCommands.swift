@@ -12,11 +12,12 @@ struct FlowsCommand: ParsableCommand {
 struct FlowsList: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "list",
-        abstract: "Each live flow once: client and backend tuples, state, age, idle time, and its rule's counters.",
+        abstract: "Each live flow once: client and backend tuples, state, age, idle time, and its packets and bytes each way.",
         discussion: """
-            Counters are the rule's (forward and reply packets and bytes), not the flow's: the conntrack \
-            entry has no room for per-flow counters without leaving its 64-byte cache line, and the \
-            established path never writes it per packet.
+            Counters are the flow's own, per direction: "fwd" client -> backend, "reply" backend -> client; \
+            bytes are frame lengths as received (Ethernet header included). They count frames the data \
+            plane translated and sent; the AF_PACKET forwarder adds its counts to the entry within about \
+            250 ms. The JSON's rule_counters are the flow's rule's totals.
             """)
 
     @OptionGroup var common: CommonOptions
@@ -40,7 +41,8 @@ struct FlowsList: ParsableCommand {
         if flows.isEmpty { return printLine("no flows") }
         for flow in shown {
             printLine("\(flow.protocol) \(flow.client) -> \(flow.listen)  =>  \(flow.source) -> \(flow.backend)  "
-                + "\(flow.state)  age \(Int(flow.ageSeconds))s idle \(Int(flow.idleSeconds))s  rule \(flow.ruleID)")
+                + "\(flow.state)  age \(Int(flow.ageSeconds))s idle \(Int(flow.idleSeconds))s  rule \(flow.ruleID)  "
+                + "fwd \(flow.forward.packets) pkts \(flow.forward.bytes) B  reply \(flow.reply.packets) pkts \(flow.reply.bytes) B")
         }
         if shown.count < flows.count { printLine("(\(shown.count) of \(flows.count) flows shown)") }
     }
@@ -90,6 +92,9 @@ struct FlowJSON: Codable {
     let rule_id: UInt32
     let age_seconds: Double
     let idle_seconds: Double
+    /// The flow's own counters, per direction.
+    let counters: FlowCountersJSON
+    /// Its rule's (every flow of the rule together).
     let rule_counters: FlowCountersJSON?
 
     init(_ flow: FlowRecord, _ counters: (forward: DirectionCounters, reply: DirectionCounters)?) {
@@ -101,8 +106,9 @@ struct FlowJSON: Codable {
         backend = flow.backend.description
         state = flow.state
         rule_id = flow.ruleID
-        age_seconds = (flow.ageSeconds * 10).rounded() / 10
+        age_seconds = flow.ageSeconds
         idle_seconds = (flow.idleSeconds * 10).rounded() / 10
+        self.counters = FlowCountersJSON(forward: flow.forward, reply: flow.reply)
         rule_counters = counters.map { FlowCountersJSON(forward: $0.forward, reply: $0.reply) }
     }
 }

@@ -217,6 +217,40 @@ struct TableCorpusTests {
             try bed.feed(error.with { $0.ip.ttl = 1 }.bytes, "error with TTL 1")
             try bed.expectSameFlows("ICMP errors")
         }
+        // FlowCountersTests (IPv4): frames of known sizes both ways, without
+        // and with the conntrack cache (its counts are gathered in the slot
+        // and flushed; expectSameFlows compares the counters too); then the
+        // next hop follows a changed neighbour after the touch interval.
+        for cache in [0, 64] {
+            let label = "flow counters, cache \(cache)"
+            let bed = try DifferentialBed(flowCacheSlots: cache)
+            try bed.addRule("tcp", "198.18.0.1:8080", "198.18.1.2:8000")
+            let syn = Self.fromClient()
+            let port = try Self.sport(bed.feed(syn.bytes, "\(label): SYN").output)
+            var forwardBytes = UInt64(syn.bytes.count), replyBytes: UInt64 = 0
+            for size in [0, 1448, 200] {
+                let reply = Packet.tcp(src: "198.18.1.2:8000", dst: .init("198.18.1.1", port), flags: [.syn, .ack],
+                                       payload: Array(repeating: 0xA5, count: size), srcMAC: Self.backendMAC, dstMAC: Self.outMAC)
+                try bed.feed(reply.bytes, ingress: bed.outIndex, "\(label): reply \(size)")
+                replyBytes += UInt64(reply.bytes.count)
+            }
+            for size in [0, 100, 1000, 1400] {
+                let data = Self.fromClient(flags: [.ack]).with { $0.payload = Array(repeating: 0x5A, count: size) }
+                try bed.feed(data.bytes, "\(label): data \(size)")
+                forwardBytes += UInt64(data.bytes.count)
+            }
+            try bed.feed(Self.fromClient(flags: [.ack]).with { $0.ip.ttl = 1 }.bytes, "\(label): TTL 1, not counted")
+            try bed.expectSameFlows(label)
+            let counts = try bed.fastPath.maps.flows.entries().map { ($0.1.direction, $0.1.packets, $0.1.bytes) }
+            #expect(counts.contains { $0 == (UInt8(XDPFWD_DIR_FORWARD.rawValue), 5, forwardBytes) }, "\(label): \(counts)")
+            #expect(counts.contains { $0 == (UInt8(XDPFWD_DIR_REPLY.rawValue), 3, replyBytes) }, "\(label): \(counts)")
+
+            try bed.bed.namespace.ip(["neigh", "replace", "198.18.1.2", "lladdr", "02:00:00:00:01:09", "dev", "out0", "nud", "permanent"])
+            usleep(1_300_000)  // past XDPFWD_TOUCH_NS (and the cache's TTL): behaviour, not a speed check
+            let moved = try bed.feed(Self.fromClient(flags: [.ack]).bytes, "\(label): after the neighbour changed")
+            #expect(try Packet.decode(moved.output).ethernet.dst == "02:00:00:00:01:09", "\(label)")
+            try bed.expectSameFlows("\(label): next hop refreshed")
+        }
         // expiry
         do {
             let bed = try DifferentialBed()

@@ -123,6 +123,26 @@ enum xdpfwd_ct_state {
  * (direction FORWARD) and one keyed by the backend's reply tuple (REPLY).
  * Each says what to rewrite the packet's tuple to. The twin entry's key is
  * the reverse of this entry's rewrite tuple.
+ *
+ * One 64-byte cache line, which the established path reads and, for the
+ * counters, writes per packet. The cached next hop is refreshed when
+ * last_seen_ns is (once per XDPFWD_TOUCH_NS), so it needs no timestamp of
+ * its own.
+ *
+ * packets/bytes: what this entry's direction forwarded (the packet that
+ * created the flow included): one per frame translated and sent by this
+ * entry, plus its length as received (Ethernet header and any VLAN tags to
+ * the frame's end, no FCS). ICMP errors translated by the entry are not
+ * counted. Plain, non-atomic adds: an entry is one direction of one flow,
+ * which RSS (XDP) and PACKET_FANOUT_HASH (FastPath) steer to one CPU, so
+ * two CPUs rarely write it at the same instant; when they do (a flow moved
+ * to another queue or CPU mid-stream), one increment can be lost. Atomic
+ * adds would make that exact at the price of a locked instruction per
+ * packet, about 4 ns on the established path even uncontended (bench prog,
+ * docs/benchmarks.md), and much more when contended. These counters are
+ * for looking at flows; the per-rule counters (per-CPU, exact) are the
+ * accounting ones. packets wraps at 2^32 per direction; bytes, in practice,
+ * never.
  */
 struct xdpfwd_flow {
 	__be32 new_saddr;
@@ -136,9 +156,11 @@ struct xdpfwd_flow {
 	__u8   nh_vlan;        /* egress tags: XDPFWD_VLAN_* bits, 0 untagged */
 	__u32  nh_ifindex;     /* egress: the FIB's interface, or with nh_vlan
 	                        * set the VLAN's lower (attached) device */
-	__u64  created_ns;     /* bpf_ktime_get_coarse_ns() at creation */
-	__u64  last_seen_ns;   /* refreshed at most every XDPFWD_TOUCH_NS */
-	__u64  nh_refreshed_ns;
+	__u64  last_seen_ns;   /* bpf_ktime_get_coarse_ns(); refreshed at most
+	                        * every XDPFWD_TOUCH_NS, the next hop with it */
+	__u64  bytes;          /* frame bytes forwarded by this entry */
+	__u32  packets;        /* frames forwarded by this entry */
+	__u32  created;        /* coarse clock at creation, whole seconds */
 	__u8   nh_dmac[6];
 	__u8   nh_smac[6];
 	__be16 nh_vlan_tci[2]; /* egress TCI (PCP << 13 | VLAN id): outer, inner */
@@ -212,9 +234,10 @@ struct xdpfwd_flow6 {
 	__u8   nh_valid;       /* cached next hop below is usable */
 	__u8   nh_vlan;        /* egress tags: XDPFWD_VLAN_* bits, 0 untagged */
 	__u32  nh_ifindex;
-	__u64  created_ns;
 	__u64  last_seen_ns;
-	__u64  nh_refreshed_ns;
+	__u64  bytes;
+	__u32  packets;
+	__u32  created;        /* whole seconds */
 	__u8   nh_dmac[6];
 	__u8   nh_smac[6];
 	__u32  csum_delta;     /* one's-complement sum of key tuple -> new tuple (L4 checksum) */
@@ -282,9 +305,8 @@ struct xdpfwd_flow6_scratch {
 /* RFC 4787 REQ-5: UDP mapping timer no less than 2 min. */
 #define XDPFWD_DEFAULT_TIMEOUT_UDP         120
 
-/* Write last_seen / refresh the next hop at most this often. */
+/* Write last_seen and refresh the cached next hop at most this often. */
 #define XDPFWD_TOUCH_NS        1000000000ULL
-#define XDPFWD_NH_REFRESH_NS   1000000000ULL
 /* IPv6 extension headers skipped before giving up (pass_ipv6_exthdr). */
 #define XDPFWD_MAX_EXTHDRS     4
 /* How many SNAT ports a new flow probes before giving up. */
@@ -385,6 +407,9 @@ _Static_assert(sizeof(struct xdpfwd_flow6_scratch) == 288, "flow6 scratch layout
 _Static_assert(sizeof(struct xdpfwd_vlan) == 32, "vlan layout");
 /* The established path reads one cache line per packet, tags included. */
 _Static_assert(__builtin_offsetof(struct xdpfwd_flow, nh_vlan_tci) + 4 <= 64, "flow fits a cache line");
+_Static_assert(__builtin_offsetof(struct xdpfwd_flow, bytes) % 8 == 0, "flow bytes counter aligned");
+_Static_assert(__builtin_offsetof(struct xdpfwd_flow, packets) == 40, "flow packets counter");
+_Static_assert(__builtin_offsetof(struct xdpfwd_flow6, bytes) % 8 == 0, "flow6 bytes counter aligned");
 _Static_assert(sizeof(struct xdpfwd_config) == 24, "config layout");
 _Static_assert(sizeof(struct xdpfwd_rule_stats) == 32, "rule stats layout");
 _Static_assert(sizeof(struct xdpfwd_meta) == 8, "meta layout");
