@@ -135,4 +135,29 @@ enum VLAN {
         start.storeBytes(of: tci.bigEndian, toByteOffset: 14, as: UInt16.self)
         return start
     }
+
+    /// A received frame as the packet function must see it: where it starts,
+    /// how long it is, how many writable bytes lie in front of it.
+    struct WireFrame {
+        let data: UnsafeMutableRawPointer
+        let length: Int
+        let headroom: Int
+    }
+
+    /// One TPACKET_V3 ring packet as the wire had it: the outer tag the
+    /// kernel reported in tpacket3_hdr put back in front of the bytes
+    /// (restoreRXTag). nil when there is no room for it, which an Ethernet
+    /// ring frame (14 bytes of headroom) never lacks.
+    @inline(__always)
+    static func wireFrame(_ packet: UnsafeMutablePointer<tpacket3_hdr>) -> WireFrame? {
+        let data = UnsafeMutableRawPointer(cxdp_afp_data(packet)!)
+        let length = Int(cxdp_afp_snaplen(packet))
+        let headroom = Int(cxdp_afp_headroom(packet))
+        guard cxdp_afp_status(packet) & UInt32(TP_STATUS_VLAN_VALID) != 0 else {
+            return WireFrame(data: data, length: length, headroom: headroom)
+        }
+        guard headroom >= tagLength else { return nil }
+        let start = restoreRXTag(data, tpid: cxdp_afp_vlan_tpid(packet), tci: cxdp_afp_vlan_tci(packet))
+        return WireFrame(data: start, length: length + tagLength, headroom: headroom - tagLength)
+    }
 }

@@ -97,22 +97,14 @@ final class Worker {
 
     @inline(__always)
     private func handle(_ packet: UnsafeMutablePointer<tpacket3_hdr>, ingress: UInt32, _ state: inout MapState) {
-        var data = UnsafeMutableRawPointer(cxdp_afp_data(packet)!)
-        var length = Int(cxdp_afp_snaplen(packet))
-        var headroom = Int(cxdp_afp_headroom(packet))
-        if cxdp_afp_status(packet) & UInt32(TP_STATUS_VLAN_VALID) != 0 {
-            // The kernel took the outer VLAN tag off before the tap: put it
-            // back, so the packet function sees the frame as XDP would.
-            // (An Ethernet ring frame has 14 bytes of headroom.)
-            guard headroom >= VLAN.tagLength else { return }
-            data = VLAN.restoreRXTag(data, tpid: cxdp_afp_vlan_tpid(packet), tci: cxdp_afp_vlan_tci(packet))
-            length += VLAN.tagLength
-            headroom -= VLAN.tagLength
-        }
-        let verdict = PacketFunction.run(data, length: length, headroom: headroom, ingress: ingress, state: &state)
+        // The kernel took any outer VLAN tag off before the tap: back on,
+        // so the packet function sees the frame as XDP would.
+        guard let frame = VLAN.wireFrame(packet) else { return }
+        let verdict = PacketFunction.run(frame.data, length: frame.length, headroom: frame.headroom, ingress: ingress,
+                                         state: &state)
         // Tags pushed or popped moved the frame's head.
-        data += verdict.offset
-        length -= verdict.offset
+        let data = frame.data + verdict.offset
+        let length = frame.length - verdict.offset
         switch verdict.action {
         case .tx:
             transmit(data, length, on: ingress)
