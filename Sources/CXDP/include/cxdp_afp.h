@@ -85,7 +85,8 @@ static inline uint32_t cxdp_afp_status(const struct tpacket3_hdr *p) { return p-
  * kernel fills to tp_mac (14 for Ethernet without PACKET_RESERVE). */
 static inline uint32_t cxdp_afp_headroom(const struct tpacket3_hdr *p)
 {
-	return p->tp_mac - (TPACKET_ALIGN(sizeof(struct tpacket3_hdr)) + sizeof(struct sockaddr_ll));
+	uint32_t end = TPACKET_ALIGN(sizeof(struct tpacket3_hdr)) + sizeof(struct sockaddr_ll);
+	return p->tp_mac > end ? p->tp_mac - end : 0;
 }
 
 /* The outer VLAN tag the kernel took off the frame into skb metadata before
