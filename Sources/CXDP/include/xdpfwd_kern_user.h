@@ -138,7 +138,7 @@ enum xdpfwd_ct_state {
  * two CPUs rarely write it at the same instant; when they do (a flow moved
  * to another queue or CPU mid-stream), one increment can be lost. Atomic
  * adds would make that exact at the price of a locked instruction per
- * packet, about 4 ns on the established path even uncontended (bench prog,
+ * packet, about 6 ns on the established path even uncontended (bench prog,
  * docs/benchmarks.md), and much more when contended. These counters are
  * for looking at flows; the per-rule counters (per-CPU, exact) are the
  * accounting ones. packets wraps at 2^32 per direction; bytes, in practice,
