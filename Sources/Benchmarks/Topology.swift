@@ -57,6 +57,17 @@ final class Topology: @unchecked Sendable {
                 // receiving veth NAPI, so it accepts XDP_TX'ed frames.
                 try ns.exec(["ethtool", "-K", device, "tx", "off", "gro", "on"])
                 try ns.ip(["link", "set", device, "up"])
+            }
+        }
+        // veth advertises ndo_xdp_xmit on a device only while its peer has
+        // GRO (or XDP), and recomputes that only when the peer's GRO changes
+        // while the peer is up: GRO set on a down device leaves XDP_TX
+        // towards it failing with EOPNOTSUPP (xdp_redirect_err). So toggle
+        // GRO once everything is up, then make NAPI threaded.
+        for (ns, devices) in [(gen, [g0]), (fwd, [f0, f1]), (sinkNS, [s0])] {
+            for device in devices {
+                try ns.exec(["ethtool", "-K", device, "gro", "off"])
+                try ns.exec(["ethtool", "-K", device, "gro", "on"])
                 try ns.exec(["sh", "-c", "echo 1 > /sys/class/net/\(device)/threaded"])
             }
         }

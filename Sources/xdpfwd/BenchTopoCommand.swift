@@ -127,11 +127,13 @@ struct TopoJSON: Codable {
         size = report.options.size
         generator_cpu = report.options.generatorCPU
         forwarder_cpu = report.options.forwarderCPU
+        // A reference that delivered nothing has no ratio (and JSON has no NaN).
+        func positive(_ value: Double?) -> Double? { value.flatMap { $0 > 0 && $0.isFinite ? $0 : nil } }
         func ns(_ key: String) -> Double? {
-            report.results.first { $0.forwarder.key == key }.flatMap { Summary($0.runs.map(\.nsPerPacket))?.median }
+            positive(report.results.first { $0.forwarder.key == key }.flatMap { Summary($0.runs.map(\.nsPerPacket))?.median })
         }
         func pps(_ key: String) -> Double? {
-            report.results.first { $0.forwarder.key == key }.flatMap { Summary($0.runs.map(\.deliveredPPS))?.median }
+            positive(report.results.first { $0.forwarder.key == key }.flatMap { Summary($0.runs.map(\.deliveredPPS))?.median })
         }
         let bareNs = ns("bare"), nftNs = ns("nftables-dnat"), nftPPS = pps("nftables-dnat")
         results = report.results.map { r in
