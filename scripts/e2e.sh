@@ -799,6 +799,53 @@ and d['total'] >= 1" <<<"$OUT" >/dev/null || { wait "$dl"; fail "flows --json la
     ((RC == 0)) || fail "rule del exit $RC: $ERR"
 }
 
+# afpacket: the workers' heap allocations per packet in steady state.
+# Steady state: every code path this traffic takes has run once (the
+# downloads and the UDP echo before this case: new flows, FIB lookups,
+# established flows, FIN/RST, counter flushes; first use initialises
+# lazily). A second round of the same traffic (a 16 MB download, 5 parallel
+# ones, the UDP echo) must then add 0 allocations while the workers read at
+# least 10,000 more frames. The report also shows the allocations made
+# before the first frame (start-up).
+workers_line() {
+    python3 -c 'import json,sys
+for w in json.load(sys.stdin).get("afpacket_workers") or []:
+    print("cpu %(cpu)d: frames %(frames)d allocations %(allocations)d (start-up %(startup_allocations)d) drops %(ring_drops)d;" % w, end=" ")' <<<"$1" 2>&1 | cut -c1-400
+}
+
+case_afpacket_allocations() {
+    capture xfwd status --json
+    ((RC == 0)) || { fail "status --json exit $RC: $ERR"; return; }
+    local before r res i pids=()
+    json_check "len(d.get('afpacket_workers') or []) >= 1
+and all(w['allocations'] >= w['startup_allocations'] for w in d['afpacket_workers'])
+and sum(w['frames'] for w in d['afpacket_workers']) >= 10000" <<<"$OUT" >/dev/null ||
+        { fail "no worker report, or too few frames after the downloads: $(workers_line "$OUT")"; return; }
+    before=$OUT
+    res=$(client_curl "http://$TCP_LISTEN/blob" "$WORK/dl_alloc") || { fail "curl failed: $res"; return; }
+    for i in 1 2 3 4 5; do
+        client_curl "http://$TCP_LISTEN/blob" "$WORK/dl_alloc$i" >/dev/null &
+        pids+=($!)
+    done
+    for i in "${pids[@]}"; do wait "$i" || { fail "a parallel download failed"; return; }; done
+    udp_works 5 || return
+    sleep 0.5  # the forwarder rewrites its report every 200 ms
+    capture xfwd status --json
+    r=$(python3 -c '
+import json, sys
+a = {w["cpu"]: w for w in json.loads(sys.argv[1])["afpacket_workers"]}
+b = {w["cpu"]: w for w in json.loads(sys.argv[2])["afpacket_workers"]}
+frames = sum(b[c]["frames"] - a[c]["frames"] for c in b)
+allocs = sum(b[c]["allocations"] - a[c]["allocations"] for c in b)
+print(frames, allocs)
+sys.exit(0 if a.keys() == b.keys() and frames >= 10000 and allocs == 0 else 1)' "$before" "$OUT") ||
+        { fail "second round: frames, allocations added: $r; before: $(workers_line "$before") after: $(workers_line "$OUT")"; return; }
+    echo "# second round: $r (frames, allocations) over the workers"
+    capture xfwd status
+    grep -q "afpacket worker on CPU [0-9]*: [0-9]* frames, [0-9]* heap allocations since start ([0-9]* before the first frame), [0-9]* dropped by full RX rings" <<<"$OUT" ||
+        fail "status text lacks the worker line: $(one_line "$OUT")"
+}
+
 # afpacket: kill -9 the forwarder; forwarding stops (the TC classifier still
 # takes the packets); attach again restarts it, and it picks the state back
 # up from the pinned maps: the rules still forward, counters keep counting.
@@ -862,6 +909,7 @@ if [[ $MODE == afpacket ]]; then
     for entry in "${CASES[@]}"; do
         case ${entry##*:} in
         case_ipv6_* | case_pmtu) echo "# skip ${entry%%:*}: needs IPv6, XDP only so far (FastPath forwards IPv4)" ;;
+        case_udp) AFPACKET_CASES+=("$entry" "workers allocate nothing per packet:case_afpacket_allocations") ;;
         case_generic_mode) AFPACKET_CASES+=("forwarder crash and restart:case_afpacket_restart") ;;
         *) AFPACKET_CASES+=("$entry") ;;
         esac

@@ -89,14 +89,21 @@ int cxdp_afp_tx_open(int ifindex, uint32_t block_size, uint32_t block_nr, uint32
 		return fail(fd, "setsockopt(PACKET_VERSION)", failed_call);
 	if (qdisc_bypass && setopt(fd, PACKET_QDISC_BYPASS, &qdisc_bypass, sizeof(qdisc_bypass)))
 		return fail(fd, "setsockopt(PACKET_QDISC_BYPASS)", failed_call);
-	/* A frame the kernel refuses (longer than the MTU allows: AF_PACKET
-	 * grants 4 bytes for a VLAN tag only behind 0x8100, so a near-MTU
-	 * QinQ or 802.1ad frame) is dropped; without this it would stay at
-	 * the ring's head, marked TP_STATUS_WRONG_FORMAT, and stop every send
-	 * behind it. */
+	/* A frame the kernel refuses is dropped; without this it would stay
+	 * at the ring's head, marked TP_STATUS_WRONG_FORMAT, and stop every
+	 * send behind it. (AF_PACKET's own MTU check, which grants 4 bytes for
+	 * a VLAN tag only behind 0x8100, is skipped with PACKET_VNET_HDR.) */
 	int loss = 1;
 	if (setopt(fd, PACKET_LOSS, &loss, sizeof(loss)))
 		return fail(fd, "setsockopt(PACKET_LOSS)", failed_call);
+	/* A virtio_net_hdr before each frame: its hdr_len tells tpacket_snd to
+	 * copy that many bytes into the skb's linear area. Without it the skb
+	 * points at the ring's pages as zero-copy frags, and every hop that
+	 * delivers to a receiver (veth, the stack) first copies them into newly
+	 * allocated pages (skb_copy_ubufs); a 64-1514-byte copy is cheaper. */
+	int one = 1;
+	if (setopt(fd, PACKET_VNET_HDR, &one, sizeof(one)))
+		return fail(fd, "setsockopt(PACKET_VNET_HDR)", failed_call);
 	struct tpacket_req req;
 	memset(&req, 0, sizeof(req));
 	req.tp_block_size = block_size;
@@ -120,6 +127,17 @@ int cxdp_afp_tx_open(int ifindex, uint32_t block_size, uint32_t block_nr, uint32
 	}
 	*ring = map;
 	return fd;
+}
+
+int cxdp_afp_rx_drops(int fd, uint64_t *drops)
+{
+	struct tpacket_stats_v3 stats;
+	socklen_t len = sizeof(stats);
+	memset(&stats, 0, sizeof(stats));
+	if (getsockopt(fd, SOL_PACKET, PACKET_STATISTICS, &stats, &len))
+		return -errno;
+	*drops = stats.tp_drops;
+	return 0;
 }
 
 void cxdp_afp_close(int fd, void *ring, size_t ring_len)

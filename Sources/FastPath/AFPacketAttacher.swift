@@ -138,11 +138,15 @@ public struct AFPacketAttacher {
     /// Runs the forwarder in this process until SIGTERM/SIGINT.
     public func runForeground(options: ForwarderOptions, log: @escaping (String) -> Void) throws {
         let forwarder = try Forwarder(layout: layout, options: options, irqSaveFile: files.irqFile, log: log)
-        defer { files.removePID() }
-        try forwarder.run {
+        defer {
+            files.removePID()
+            files.removeWorkers()
+        }
+        try forwarder.run(ready: {
+            try files.writeWorkers(forwarder.workerAllocations)
             try files.writePID(getpid())
             log("forwarding on \(forwarder.interfaces.map(\.name).joined(separator: ", ")) with \(options.cpus.count) worker(s) on CPU \(options.cpus.map(String.init).joined(separator: ",")), pid \(getpid())")
-        }
+        }, report: { workers in try? files.writeWorkers(workers) })
     }
 
     /// Spawns the background forwarder and waits (at most 10 s) until it

@@ -89,7 +89,9 @@ public final class Forwarder {
         for cpu in options.cpus {
             var rx: [RXRing] = [], tx: [TXRing] = []
             for interface in interfaces {
-                let fanout = Int32(truncatingIfNeeded: (UInt32(getpid()) &* 31 &+ interface.ifindex) & 0xFFFF)
+                // One worker: no fanout group (it would hash every packet for nothing).
+                let fanout = options.cpus.count == 1 ? -1
+                    : Int32(truncatingIfNeeded: (UInt32(getpid()) &* 31 &+ interface.ifindex) & 0xFFFF)
                 rx.append(try RXRing(ifindex: interface.ifindex, name: interface.name, geometry: options.geometry, fanoutID: fanout))
                 tx.append(try TXRing(ifindex: interface.ifindex, name: interface.name, geometry: options.geometry,
                                      qdiscBypass: options.qdiscBypass))
@@ -112,9 +114,19 @@ public final class Forwarder {
         }
     }
 
-    /// Starts the workers, calls `ready`, publishes counters until a stop
+    /// Each worker's frames and heap allocations so far.
+    public var workerAllocations: [WorkerAllocations] { workers.map(\.report.snapshot) }
+
+    /// The same, after adding the RX rings' latest drops (publisher thread).
+    private func collectReport() -> [WorkerAllocations] {
+        for worker in workers { worker.collectRingDrops() }
+        return workerAllocations
+    }
+
+    /// Starts the workers, calls `ready`, publishes counters (and hands
+    /// `report` the workers' allocation counts) every 200 ms until a stop
     /// signal, then joins the workers and restores IRQ affinity.
-    public func run(ready: () throws -> Void) throws {
+    public func run(ready: () throws -> Void, report: ([WorkerAllocations]) -> Void = { _ in }) throws {
         forwarderStop.pointee = 0
         signal(SIGTERM) { _ in forwarderStop.pointee = 1 }
         signal(SIGINT) { _ in forwarderStop.pointee = 1 }
@@ -141,11 +153,13 @@ public final class Forwarder {
             forwarderStop.pointee = 1
             for thread in threads { pthread_join(thread, nil) }
             publisher.publish()
+            report(collectReport())
         }
         try ready()
         while forwarderStop.pointee == 0 {
             usleep(200_000)
             publisher.publish()
+            report(collectReport())
         }
     }
 }

@@ -245,7 +245,15 @@ public struct MapState: DataPlaneState {
     }
 
     public mutating func egressAttached(_ ifindex: UInt32) -> Bool {
-        egressInterfaces.contains(ifindex)
+        // An index loop, not contains(): unoptimised builds run the generic
+        // Sequence path, whose Array read coroutine allocates a frame per
+        // call (the e2e allocation check runs the debug build).
+        var index = 0
+        while index < egressInterfaces.count {
+            if egressInterfaces[index] == ifindex { return true }
+            index += 1
+        }
+        return false
     }
 
     public mutating func count(_ stat: xdpfwd_stat) {

@@ -49,8 +49,9 @@ public struct RingGeometry: Sendable, Equatable, CustomStringConvertible {
         guard txFrameSize >= 128, txFrameSize % 16 == 0, txFrameSize <= Self.pageSize * 16, txFrameSize & (txFrameSize - 1) == 0 else {
             throw fail("--tx-frame-size \(txFrameSize): must be a power of two, 128-\(Self.pageSize * 16)")
         }
-        // Frame header (32) + sockaddr_ll gap (TPACKET2_HDRLEN - sockaddr_ll = 32) + packet.
-        guard txFrameSize >= mtu + 14 + 32 else {
+        // Frame header and sockaddr_ll gap (TPACKET2_HDRLEN - sockaddr_ll = 32),
+        // the virtio_net_hdr (10), the packet.
+        guard txFrameSize >= mtu + 14 + 32 + 10 else {
             throw fail("--tx-frame-size \(txFrameSize) cannot hold one \(mtu)-byte-MTU packet")
         }
         guard (8...262_144).contains(txFrames), txFrames & (txFrames - 1) == 0 else {

@@ -21,15 +21,16 @@ public struct FastPathError: Error, CustomStringConvertible, Sendable {
 }
 
 /// A TPACKET_V3 RX ring: its socket and mapping, closed exactly once.
-/// The worker walks blocks in order; `current` is the next block to read.
+/// The packet loop reads it through `cursor`.
 final class RXRing {
     let fd: Int32
     let ring: UnsafeMutableRawPointer
     let ifindex: UInt32
     let blockSize: UInt32
     let blockCount: UInt32
-    var current: UInt32 = 0
 
+    /// fanoutID < 0: no fanout group (one worker: the group would only add
+    /// a flow hash per packet).
     init(ifindex: UInt32, name: String, geometry: RingGeometry, fanoutID: Int32) throws {
         var ring: UnsafeMutableRawPointer? = nil
         var failed: UnsafePointer<CChar>? = nil
@@ -43,23 +44,20 @@ final class RXRing {
         blockCount = geometry.blockCount
     }
 
+    var cursor: RXCursor { RXCursor(ring: ring, blockSize: blockSize, blockCount: blockCount, ifindex: ifindex) }
+
     deinit { cxdp_afp_close(fd, ring, Int(blockSize) * Int(blockCount)) }
 }
 
-/// A TPACKET_V2 TX ring: frames are filled in order and sent by one kick
-/// per batch. `pending` counts frames queued since the last kick.
+/// A TPACKET_V2 TX ring: its socket and mapping, closed exactly once.
+/// The packet loop fills it through `cursor`.
 final class TXRing {
     let fd: Int32
     let ring: UnsafeMutableRawPointer
     let ifindex: UInt32
     let frameSize: UInt32
     let frameCount: UInt32
-    let capacity: Int
     let ringBytes: Int
-    var next: UInt32 = 0
-    var pending = 0
-    /// Frames that found the ring full (the device could not keep up).
-    var overruns: UInt64 = 0
 
     init(ifindex: UInt32, name: String, geometry: RingGeometry, qdiscBypass: Bool) throws {
         var ring: UnsafeMutableRawPointer? = nil
@@ -72,14 +70,46 @@ final class TXRing {
         self.ifindex = ifindex
         frameSize = geometry.txFrameSize
         frameCount = geometry.txFrames
-        capacity = Int(cxdp_afp_tx_capacity(geometry.txFrameSize))
         ringBytes = Int(geometry.txBlockSize) * Int(geometry.txBlockCount)
     }
+
+    var cursor: TXCursor {
+        TXCursor(fd: fd, ring: ring, ifindex: ifindex, frameSize: frameSize, frameCount: frameCount,
+                 capacity: Int(cxdp_afp_tx_capacity(frameSize)))
+    }
+
+    deinit { cxdp_afp_close(fd, ring, ringBytes) }
+}
+
+/// What the packet loop needs of an RX ring, as plain values (no reference
+/// counting in the loop). `current` is the next block to read.
+struct RXCursor {
+    let ring: UnsafeMutableRawPointer
+    let blockSize: UInt32
+    let blockCount: UInt32
+    let ifindex: UInt32
+    var current: UInt32 = 0
+}
+
+/// What the packet loop needs of a TX ring, as plain values: frames are
+/// filled in order and sent by one kick per batch. `pending` counts frames
+/// queued since the last kick.
+struct TXCursor {
+    let fd: Int32
+    let ring: UnsafeMutableRawPointer
+    let ifindex: UInt32
+    let frameSize: UInt32
+    let frameCount: UInt32
+    let capacity: Int
+    var next: UInt32 = 0
+    var pending = 0
+    /// Frames that found the ring full (the device could not keep up).
+    var overruns: UInt64 = 0
 
     /// Copies a frame into the next free slot; false when the ring is full
     /// even after a kick.
     @inline(__always)
-    func enqueue(_ data: UnsafeRawPointer, _ length: Int) -> Bool {
+    mutating func enqueue(_ data: UnsafeRawPointer, _ length: Int) -> Bool {
         guard length <= capacity else { return false }
         var slot = cxdp_afp_tx_frame(ring, frameSize, next)!
         if cxdp_afp_tx_available(slot) == 0 {
@@ -92,17 +122,15 @@ final class TXRing {
         }
         UnsafeMutableRawPointer(cxdp_afp_tx_data(slot)!).copyMemory(from: data, byteCount: length)
         cxdp_afp_tx_submit(slot, UInt32(length))
-        next = next + 1 == frameCount ? 0 : next + 1
-        pending += 1
+        next = next &+ 1 == frameCount ? 0 : next &+ 1
+        pending &+= 1
         return true
     }
 
     @inline(__always)
-    func kick() {
+    mutating func kick() {
         guard pending > 0 else { return }
         _ = cxdp_afp_tx_kick(fd)
         pending = 0
     }
-
-    deinit { cxdp_afp_close(fd, ring, ringBytes) }
 }

@@ -2,30 +2,31 @@ import CXDP
 import Glibc
 
 /// One forwarding thread, pinned to its CPU: it owns an RX ring on every
-/// FastPath interface (each in that interface's PACKET_FANOUT_HASH group, so
-/// a flow direction always reaches the same worker), a TX ring on every
-/// interface, a raw socket for the slow path and its own counters. Nothing
-/// is shared with other workers except the BPF maps, so the packet loop
-/// takes no lock and allocates nothing: frames are rewritten in place in
-/// the RX block and copied once into a TX slot.
+/// FastPath interface (with several workers, each in that interface's
+/// PACKET_FANOUT_HASH group, so a flow direction always reaches the same
+/// worker), a TX ring on every interface, a raw socket for the slow path
+/// and its own counters. Nothing is shared with other workers except the
+/// BPF maps, so the packet loop takes no lock and allocates nothing: frames
+/// are rewritten in place in the RX block and copied once into a TX slot.
 final class Worker {
     let cpu: Int
+    /// Owners of the sockets and mappings; the loop uses the cursors.
     let rx: [RXRing]
     let tx: [TXRing]
-    let txIndexes: [UInt32]
     let rawFD: Int32
     var state: MapState
     let stop: UnsafeMutablePointer<Int32>
-    /// Frames handled, for the forwarder's liveness line.
-    private(set) var frames: UInt64 = 0
+    /// Frames and heap allocations of this thread, for the forwarder's
+    /// report (written by the worker, read by the publisher).
+    let report: WorkerReport
 
     init(cpu: Int, rx: [RXRing], tx: [TXRing], state: MapState, stop: UnsafeMutablePointer<Int32>) throws {
         self.cpu = cpu
         self.rx = rx
         self.tx = tx
-        txIndexes = tx.map(\.ifindex)
         self.state = state
         self.stop = stop
+        report = WorkerReport(cpu: cpu)
         var failed: UnsafePointer<CChar>? = nil
         let fd = cxdp_raw_ipv4_open(&failed)
         if fd < 0 { throw FastPathError(failed.map { String(cString: $0) } ?? "socket", "slow path", errno: -fd) }
@@ -34,18 +35,53 @@ final class Worker {
 
     deinit { close(rawFD) }
 
+    /// Adds what the RX rings dropped since the last call to the report
+    /// (the publisher thread's job: PACKET_STATISTICS resets on read).
+    func collectRingDrops() {
+        for ring in rx {
+            var drops: UInt64 = 0
+            if cxdp_afp_rx_drops(ring.fd, &drops) == 0 { report.ringDrops &+= drops }
+        }
+    }
+
     /// The thread body: drain every ring, kick the TX rings, sleep in poll
-    /// when there was nothing to do.
+    /// when there was nothing to do. The rings' state lives in two buffers
+    /// of plain structs allocated here, so the loop touches no reference.
     func run() {
         _ = cxdp_pin_thread(Int32(cpu))
-        var fds = rx.map { pollfd(fd: $0.fd, events: Int16(POLLIN | POLLERR), revents: 0) }
+        let startAllocations = cxdp_thread_allocations()
+        let rxCursors = UnsafeMutableBufferPointer<RXCursor>.allocate(capacity: rx.count)
+        _ = rxCursors.initialize(from: rx.map(\.cursor))
+        let txCursors = UnsafeMutableBufferPointer<TXCursor>.allocate(capacity: tx.count)
+        _ = txCursors.initialize(from: tx.map(\.cursor))
+        let fds = UnsafeMutableBufferPointer<pollfd>.allocate(capacity: rx.count)
+        _ = fds.initialize(from: rx.map { pollfd(fd: $0.fd, events: Int16(POLLIN | POLLERR), revents: 0) })
+        defer {
+            rxCursors.deallocate()
+            txCursors.deallocate()
+            fds.deallocate()
+        }
+        let report = self.report
+        let stop = self.stop
+        let rawFD = self.rawFD
         var state = self.state
+        var frames: UInt64 = 0
+        // What thread start-up and these buffers cost, before any frame.
+        let startup = cxdp_thread_allocations() &- startAllocations
+        report.store(frames: 0, allocations: startup, startupAllocations: startup)
         var flushed = Self.monotonicNs()
         while stop.pointee == 0 {
             var worked = false
-            for ring in rx where drain(ring, &state) { worked = true }
-            for ring in tx { ring.kick() }
-            if !worked { _ = poll(&fds, nfds_t(fds.count), 100) }
+            for index in 0..<rxCursors.count
+            where Self.drain(&rxCursors[index], txCursors, rawFD, &frames, &state) {
+                worked = true
+            }
+            for index in 0..<txCursors.count { txCursors[index].kick() }
+            if worked {
+                report.store(frames: frames, allocations: cxdp_thread_allocations() &- startAllocations, startupAllocations: startup)
+            } else {
+                _ = poll(fds.baseAddress, nfds_t(fds.count), 100)
+            }
             // Per-flow counts the cache gathered reach the map at least
             // this often, busy or idle (FlowCache).
             let now = Self.monotonicNs()
@@ -69,7 +105,8 @@ final class Worker {
 
     /// Every ready block of one RX ring; true if there was one.
     @inline(__always)
-    private func drain(_ ring: RXRing, _ state: inout MapState) -> Bool {
+    private static func drain(_ ring: inout RXCursor, _ tx: UnsafeMutableBufferPointer<TXCursor>, _ rawFD: Int32,
+                              _ frames: inout UInt64, _ state: inout MapState) -> Bool {
         var any = false
         while true {
             let block = cxdp_afp_block(ring.ring, ring.blockSize, ring.current)!
@@ -83,7 +120,7 @@ final class Worker {
                 // smaller than the packet): the kernel keeps it (the TC
                 // classifier lets it through).
                 if cxdp_afp_snaplen(packet) == cxdp_afp_len(packet) {
-                    handle(packet, ingress: ring.ifindex, &state)
+                    handle(packet, ingress: ring.ifindex, tx, rawFD, &state)
                 }
                 packet = cxdp_afp_next(packet)!
                 index &+= 1
@@ -96,7 +133,8 @@ final class Worker {
     }
 
     @inline(__always)
-    private func handle(_ packet: UnsafeMutablePointer<tpacket3_hdr>, ingress: UInt32, _ state: inout MapState) {
+    private static func handle(_ packet: UnsafeMutablePointer<tpacket3_hdr>, ingress: UInt32,
+                               _ tx: UnsafeMutableBufferPointer<TXCursor>, _ rawFD: Int32, _ state: inout MapState) {
         // The kernel took any outer VLAN tag off before the tap: back on,
         // so the packet function sees the frame as XDP would.
         guard let frame = VLAN.wireFrame(packet) else { return }
@@ -107,9 +145,9 @@ final class Worker {
         let length = frame.length - verdict.offset
         switch verdict.action {
         case .tx:
-            transmit(data, length, on: ingress)
+            transmit(data, length, on: ingress, tx)
         case .redirect:
-            transmit(data, length, on: verdict.ifindex)
+            transmit(data, length, on: verdict.ifindex, tx)
         case .slowpath:
             // The kernel routes the translated IPv4 packet (untagged: the
             // packet function popped any tags) and resolves the neighbour
@@ -125,14 +163,45 @@ final class Worker {
     }
 
     @inline(__always)
-    private func transmit(_ data: UnsafeMutableRawPointer, _ length: Int, on ifindex: UInt32) {
+    private static func transmit(_ data: UnsafeMutableRawPointer, _ length: Int, on ifindex: UInt32,
+                                 _ tx: UnsafeMutableBufferPointer<TXCursor>) {
         var index = 0
-        while index < txIndexes.count {
-            if txIndexes[index] == ifindex {
+        while index < tx.count {
+            if tx[index].ifindex == ifindex {
                 _ = tx[index].enqueue(data, length)
                 return
             }
-            index += 1
+            index &+= 1
         }
+    }
+}
+
+/// A worker's frames and heap allocations (malloc_count.c's per-thread
+/// counter) since the worker started, and those before its first frame.
+/// Written by the worker once per batch, read by the forwarder's publisher
+/// thread (relaxed atomics); and
+/// the RX rings' drops, which only the publisher reads and writes.
+public final class WorkerReport: @unchecked Sendable {
+    public let cpu: Int
+    var ringDrops: UInt64 = 0
+    private let values = UnsafeMutablePointer<UInt64>.allocate(capacity: 3)
+
+    init(cpu: Int) {
+        self.cpu = cpu
+        values.initialize(repeating: 0, count: 3)
+    }
+
+    deinit { values.deallocate() }
+
+    @inline(__always)
+    func store(frames: UInt64, allocations: UInt64, startupAllocations: UInt64) {
+        cxdp_store_relaxed_u64(values, frames)
+        cxdp_store_relaxed_u64(values + 1, allocations)
+        cxdp_store_relaxed_u64(values + 2, startupAllocations)
+    }
+
+    public var snapshot: WorkerAllocations {
+        WorkerAllocations(cpu: cpu, frames: cxdp_load_relaxed_u64(values), allocations: cxdp_load_relaxed_u64(values + 1),
+                          startupAllocations: cxdp_load_relaxed_u64(values + 2), ringDrops: ringDrops)
     }
 }

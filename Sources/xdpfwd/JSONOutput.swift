@@ -1,3 +1,4 @@
+import FastPath
 import Foundation
 import RuleModel
 import XDPLoader
@@ -76,6 +77,28 @@ struct StatusJSON: Codable {
     let local_addresses: [String]
     /// The AF_PACKET forwarder's PID when one runs (absent otherwise).
     let afpacket_forwarder_pid: Int?
+    /// Its workers' frames and heap allocations (absent when none runs).
+    var afpacket_workers: [WorkerJSON]? = nil
+}
+
+/// One FastPath worker: frames read and heap allocations since it started
+/// (docs/fastpath.md: allocations per packet is the difference of two
+/// reports), and the allocations made before its first frame.
+struct WorkerJSON: Codable {
+    let cpu: Int
+    let frames: UInt64
+    let allocations: UInt64
+    let startup_allocations: UInt64
+    /// Packets the worker's RX rings dropped because they were full.
+    let ring_drops: UInt64
+
+    init(_ w: WorkerAllocations) {
+        cpu = w.cpu
+        frames = w.frames
+        allocations = w.allocations
+        startup_allocations = w.startupAllocations
+        ring_drops = w.ringDrops
+    }
 }
 
 func printJSON<T: Encodable>(_ value: T) throws {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import CXDP
 import FastPath
 import RuleModel
@@ -39,11 +40,13 @@ struct Status: ParsableCommand {
         }.sorted { $0.ifindex < $1.ifindex }
         let afpacket = interfaces.contains { $0.mode == "afpacket" }
         let pid = afpacket ? ForwarderFiles(layout: layout).livePID() : nil
-        let status = StatusJSON(
+        let workers = pid == nil ? nil : ForwarderFiles(layout: layout).liveWorkers()
+        var status = StatusJSON(
             pin_dir: layout.directory, loaded: true, interfaces: interfaces,
             rules: try RuleTable(maps: maps).list().count, conntrack_entries: try maps.flows.keys().count,
             local_addresses: try LocalAddresses.recorded(maps).map(\.description),
             afpacket_forwarder_pid: pid.map(Int.init))
+        status.afpacket_workers = workers?.map(WorkerJSON.init)
         if json { return try printJSON(status) }
 
         printLine("pin dir: \(status.pin_dir)")
@@ -56,6 +59,10 @@ struct Status: ParsableCommand {
             }
             let program = entry.xdp_prog_id == 0 ? "XDP program missing!" : "xdp prog \(entry.xdp_prog_id), tc prog \(entry.tc_prog_id)"
             printLine("  \(entry.name) (ifindex \(entry.ifindex)): \(entry.mode) XDP, \(entry.ipv4 ?? "no IPv4"), \(entry.ipv6 ?? "no global IPv6"), \(program)")
+        }
+        for worker in workers ?? [] {
+            printLine("  afpacket worker on CPU \(worker.cpu): \(worker.frames) frames, \(worker.allocations) heap allocations "
+                      + "since start (\(worker.startupAllocations) before the first frame), \(worker.ringDrops) dropped by full RX rings")
         }
         printLine("local addresses (wildcard rules): \(status.local_addresses.isEmpty ? "none" : status.local_addresses.joined(separator: " "))")
         printLine("rules: \(status.rules)")

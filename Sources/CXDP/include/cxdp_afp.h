@@ -10,16 +10,24 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <endian.h>
+#include <string.h>
 #include <linux/if_packet.h>
+#include <linux/virtio_net.h>
 
 /* RX: a TPACKET_V3 ring bound to ifindex (all protocols, incoming only),
  * in PACKET_FANOUT_HASH group fanout_id when fanout_id >= 0. */
 int cxdp_afp_rx_open(int ifindex, uint32_t block_size, uint32_t block_nr, uint32_t frame_size,
                      uint32_t retire_ms, int fanout_id, void **ring, const char **failed_call);
 /* TX: a TPACKET_V2 PACKET_TX_RING bound to ifindex; qdisc_bypass sets
- * PACKET_QDISC_BYPASS. Receives nothing (protocol 0). */
+ * PACKET_QDISC_BYPASS. Receives nothing (protocol 0). PACKET_VNET_HDR is
+ * on: each frame starts with a virtio_net_hdr (cxdp_afp_tx_submit fills it)
+ * so the kernel copies the packet into a linear skb. */
 int cxdp_afp_tx_open(int ifindex, uint32_t block_size, uint32_t block_nr, uint32_t frame_size,
                      int qdisc_bypass, void **ring, const char **failed_call);
+/* Packets the RX ring dropped (full) since the last call: PACKET_STATISTICS,
+ * which resets the kernel's counters when read. 0 or -errno. */
+int cxdp_afp_rx_drops(int fd, uint64_t *drops);
 /* Closes the socket and unmaps its ring. */
 void cxdp_afp_close(int fd, void *ring, size_t ring_len);
 /* Kicks the TX ring: the kernel sends every SEND_REQUEST frame. 0 or -errno. */
@@ -98,6 +106,11 @@ static inline uint16_t cxdp_afp_vlan_tpid(const struct tpacket3_hdr *p)
 	return (p->tp_status & TP_STATUS_VLAN_TPID_VALID) ? p->hv1.tp_vlan_tpid : 0x8100;
 }
 
+/* ---- worker report: written by a worker, read by the publisher ------- */
+
+static inline void cxdp_store_relaxed_u64(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+static inline uint64_t cxdp_load_relaxed_u64(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+
 /* ---- TX ring, per frame ------------------------------------------------ */
 
 static inline struct tpacket2_hdr *cxdp_afp_tx_frame(void *ring, uint32_t frame_size, uint32_t index)
@@ -112,21 +125,32 @@ static inline int cxdp_afp_tx_available(struct tpacket2_hdr *f)
 	return s == TP_STATUS_AVAILABLE || (s & TP_STATUS_WRONG_FORMAT);
 }
 
-/* Where a frame's packet bytes go (TPACKET_V2 without PACKET_TX_HAS_OFF). */
+/* Where a frame's data starts (TPACKET_V2 without PACKET_TX_HAS_OFF): the
+ * virtio_net_hdr, then the packet. */
+static inline struct virtio_net_hdr *cxdp_afp_tx_vnet(struct tpacket2_hdr *f)
+{
+	return (struct virtio_net_hdr *)((uint8_t *)f + TPACKET2_HDRLEN - sizeof(struct sockaddr_ll));
+}
+
+/* Where a frame's packet bytes go. */
 static inline uint8_t *cxdp_afp_tx_data(struct tpacket2_hdr *f)
 {
-	return (uint8_t *)f + TPACKET2_HDRLEN - sizeof(struct sockaddr_ll);
+	return (uint8_t *)cxdp_afp_tx_vnet(f) + sizeof(struct virtio_net_hdr);
 }
 
 static inline uint32_t cxdp_afp_tx_capacity(uint32_t frame_size)
 {
-	return frame_size - (TPACKET2_HDRLEN - sizeof(struct sockaddr_ll));
+	return frame_size - (TPACKET2_HDRLEN - sizeof(struct sockaddr_ll)) - sizeof(struct virtio_net_hdr);
 }
 
-/* Queues the frame: the next kick sends it. */
+/* Queues the frame: the next kick sends it. The virtio_net_hdr asks for no
+ * offload (no checksum, no GSO) and the whole packet in the linear area. */
 static inline void cxdp_afp_tx_submit(struct tpacket2_hdr *f, uint32_t len)
 {
-	f->tp_len = len;
+	struct virtio_net_hdr *vnet = cxdp_afp_tx_vnet(f);
+	memset(vnet, 0, sizeof(*vnet));
+	vnet->hdr_len = htole16((uint16_t)len);   /* virtio 1.0: little endian */
+	f->tp_len = len + sizeof(struct virtio_net_hdr);
 	__atomic_store_n(&f->tp_status, TP_STATUS_SEND_REQUEST, __ATOMIC_RELEASE);
 }
 
