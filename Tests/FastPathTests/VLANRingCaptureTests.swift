@@ -62,9 +62,10 @@ struct VLANRingCaptureTests {
         }
 
         var received: [[UInt8]] = [], metadataTags = 0
+        var cursor = ring.cursor
         let deadline = time(nil) + 3
         while received.count < Self.sent.count && time(nil) < deadline {
-            let block = cxdp_afp_block(ring.ring, ring.blockSize, ring.current)!
+            let block = cxdp_afp_block(cursor.ring, cursor.blockSize, cursor.current)!
             guard cxdp_afp_block_ready(block) != 0 else {
                 var poller = pollfd(fd: ring.fd, events: Int16(POLLIN), revents: 0)
                 _ = poll(&poller, 1, 100)
@@ -83,7 +84,7 @@ struct VLANRingCaptureTests {
                 packet = cxdp_afp_next(packet)!
             }
             cxdp_afp_block_release(block)
-            ring.current = ring.current + 1 == ring.blockCount ? 0 : ring.current + 1
+            cursor.current = cursor.current + 1 == cursor.blockCount ? 0 : cursor.current + 1
         }
         #expect(received == Self.sent, "\(received.map { Packet.describe($0) })")
         // Every tagged frame's outer tag came through the metadata.
