@@ -5,7 +5,8 @@
  * rings with the same maps as the XDP program.
  *
  * - fp_fib_query: bpf_fib_lookup on a struct xdpfwd_fib_query, so user
- *   space routes exactly as nh_fib_lookup does (run via BPF_PROG_TEST_RUN).
+ *   space routes exactly as nh_fib_lookup does (run via BPF_PROG_TEST_RUN);
+ *   IPv6: fp_fib6_query (fastpath6.h).
  * - fp_taken: the decision of the TC classifier on FastPath interfaces.
  *   AF_PACKET taps see a packet before TC ingress; the classifier drops
  *   the original of every packet FastPath will forward, so the stack does
@@ -29,6 +30,7 @@
 #include "conntrack.h"
 #include "maglev.h"
 #include "vlan.h"
+#include "fastpath6.h"
 
 #ifndef AF_INET
 #define AF_INET 2
@@ -130,9 +132,8 @@ static __always_inline int fp_taken_icmp(struct __sk_buff *skb, __u32 l3, const 
  * 1 when FastPath will translate (or drop) this packet: IPv4 TCP/UDP with
  * valid headers, not a fragment, TTL > 1, and a live flow or a rule for
  * it; or an ICMP error about a live flow. Untagged or behind up to two
- * VLAN tags (fp_l3). IPv6 is left to the stack (FastPath does not forward
- * it yet). Headers are copied with bpf_skb_load_bytes, so non-linear skbs
- * work.
+ * VLAN tags (fp_l3). IPv6: fp_taken6. Headers are copied with
+ * bpf_skb_load_bytes, so non-linear skbs work.
  */
 static __always_inline int fp_taken(struct __sk_buff *skb)
 {
@@ -147,7 +148,11 @@ static __always_inline int fp_taken(struct __sk_buff *skb)
 	int l3;
 
 	l3 = fp_l3(skb, &proto);
-	if (l3 < 0 || proto != bpf_htons(ETH_P_IP))
+	if (l3 < 0)
+		return 0;
+	if (proto == bpf_htons(ETH_P_IPV6))
+		return fp_taken6(skb, l3);
+	if (proto != bpf_htons(ETH_P_IP))
 		return 0;
 	if (bpf_skb_load_bytes(skb, l3, &iph, sizeof(iph)))
 		return 0;

@@ -383,7 +383,13 @@ int xdpfwd_fib(struct xdp_md *ctx)
 {
 	void *data_end = (void *)(long)ctx->data_end;
 	struct xdpfwd_fib_query *q = (void *)(long)ctx->data;
+	struct xdpfwd_fib6_query *q6 = (void *)(long)ctx->data;
 
+	if ((void *)(q6 + 1) <= data_end) {
+		/* The bigger query: IPv6. */
+		fp_fib6_query(ctx, q6);
+		return XDP_PASS;
+	}
 	if ((void *)(q + 1) > data_end)
 		/* Not a query: only FastPath's BPF_PROG_TEST_RUN calls this. */
 		return XDP_ABORTED;

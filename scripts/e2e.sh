@@ -902,13 +902,10 @@ CASES=(
     "generic mode after re-attach:case_generic_mode"
 )
 if [[ $MODE == afpacket ]]; then
-    # FastPath forwards IPv4 (IPv6 is XDP-only so far: docs/fastpath.md; the
-    # PMTU case needs both families); generic mode is XDP's. The crash and
-    # restart case is FastPath's own.
+    # Generic mode is XDP's. The crash and restart case is FastPath's own.
     AFPACKET_CASES=()
     for entry in "${CASES[@]}"; do
         case ${entry##*:} in
-        case_ipv6_* | case_pmtu) echo "# skip ${entry%%:*}: needs IPv6, XDP only so far (FastPath forwards IPv4)" ;;
         case_udp) AFPACKET_CASES+=("$entry" "workers allocate nothing per packet:case_afpacket_allocations") ;;
         case_generic_mode) AFPACKET_CASES+=("forwarder crash and restart:case_afpacket_restart") ;;
         *) AFPACKET_CASES+=("$entry") ;;

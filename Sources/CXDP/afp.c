@@ -182,6 +182,32 @@ int cxdp_raw_ipv4_send(int fd, const void *ip_packet, size_t len, uint32_t daddr
 	}
 }
 
+/* IPPROTO_RAW over IPv6 implies IPV6_HDRINCL: the packet goes out as given,
+ * routed by its destination, the neighbour resolved by the kernel. */
+int cxdp_raw_ipv6_open(const char **failed_call)
+{
+	int fd = socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+	if (fd < 0)
+		return fail(-1, "socket(AF_INET6, SOCK_RAW)", failed_call);
+	return fd;
+}
+
+int cxdp_raw_ipv6_send(int fd, const void *ip6_packet, size_t len)
+{
+	struct sockaddr_in6 to;
+	if (len < 40)
+		return -EINVAL;
+	memset(&to, 0, sizeof(to));
+	to.sin6_family = AF_INET6;
+	memcpy(&to.sin6_addr, (const uint8_t *)ip6_packet + 24, 16);
+	for (;;) {
+		if (sendto(fd, ip6_packet, len, MSG_DONTWAIT, (struct sockaddr *)&to, sizeof(to)) >= 0)
+			return 0;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
 /* ---- GRO: AF_PACKET must see packets as they came off the wire --------- */
 
 #include <linux/ethtool.h>

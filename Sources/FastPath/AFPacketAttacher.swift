@@ -118,6 +118,13 @@ public struct AFPacketAttacher {
             try interface.writeForwarding(true)
             undo.append { try? interface.writeForwarding(false) }
         }
+        // IPv6 alike (bpf_fib_lookup checks the ingress device's setting);
+        // nil when the interface has no IPv6.
+        let wasForwarding6 = try interface.readForwarding6()
+        if wasForwarding6 == false {
+            try interface.writeForwarding6(true)
+            undo.append { try? interface.writeForwarding6(false) }
+        }
         var createdClsact: Int32 = 0
         try check(cxdp_tc_ingress_attach(Int32(interface.ifindex), datapath.afpTCProgram.raw, &createdClsact),
                   "bpf_tc_attach", "\(interface.name) ingress")
@@ -128,6 +135,8 @@ public struct AFPacketAttacher {
         record.ifindex = interface.ifindex
         record.mode = UInt8(XDPFWD_MODE_AFPACKET.rawValue)
         record.prev_forwarding = wasForwarding ? 1 : 0
+        record.prev_forwarding6 = wasForwarding6.map { $0 ? 1 : 0 } ?? 2
+        if let address6 = interface.primaryIPv6() { record.ipv6_addr = address6.networkOrderWords }
         record.created_clsact = UInt8(createdClsact)
         record.attached_unix = UInt64(time(nil))
         try maps.ifaces.update(interface.ifindex, record, .noExist)
@@ -266,6 +275,9 @@ public struct AFPacketAttacher {
             try check(cxdp_tc_ingress_detach(Int32(ifindex), Int32(record?.created_clsact ?? 0)), "bpf_tc_detach", "\(name) ingress")
             if let record, record.prev_forwarding == 0 {
                 try Interface(name: name, ifindex: ifindex).writeForwarding(false)
+            }
+            if let record, record.prev_forwarding6 == 0 {
+                try Interface(name: name, ifindex: ifindex).writeForwarding6(false)
             }
         }
         try datapath.maps.ifaces.delete(ifindex)

@@ -118,20 +118,22 @@ enum Conntrack {
     @inline(__always)
     static func tcpUpdate<S: DataPlaneState>(_ key: xdpfwd_flow_key, _ entry: inout xdpfwd_flow, flags: UInt8,
                                              state: inout S) -> Bool {
-        let current = entry.state
-        var want = current
-        let rst = UInt8(XDPFWD_CT_TCP_RST.rawValue), fin = UInt8(XDPFWD_CT_TCP_FIN.rawValue)
-        let opening = UInt8(XDPFWD_CT_TCP_OPENING.rawValue), established = UInt8(XDPFWD_CT_TCP_EST.rawValue)
-        if flags & Wire.tcpRST != 0 {
-            want = rst
-        } else if flags & Wire.tcpFIN != 0 {
-            if current != rst { want = fin }
-        } else if entry.direction == UInt8(XDPFWD_DIR_REPLY.rawValue) && current == opening {
-            want = established
-        }
-        guard want != current else { return false }
+        let want = tcpNextState(entry.state, direction: entry.direction, flags: flags)
+        guard want != entry.state else { return false }
         setState(key, &entry, want, state: &state)
         return true
+    }
+
+    /// ct_tcp_next_state, family-independent: the state an entry moves to
+    /// when a packet with TCP `flags` passes.
+    @inline(__always)
+    static func tcpNextState(_ current: UInt8, direction: UInt8, flags: UInt8) -> UInt8 {
+        let rst = UInt8(XDPFWD_CT_TCP_RST.rawValue), fin = UInt8(XDPFWD_CT_TCP_FIN.rawValue)
+        let opening = UInt8(XDPFWD_CT_TCP_OPENING.rawValue), established = UInt8(XDPFWD_CT_TCP_EST.rawValue)
+        if flags & Wire.tcpRST != 0 { return rst }
+        if flags & Wire.tcpFIN != 0 { return current == rst ? current : fin }
+        if direction == UInt8(XDPFWD_DIR_REPLY.rawValue) && current == opening { return established }
+        return current
     }
 
     /// ct_claim: the BPF_NOEXIST insert is the atomic claim of a reply tuple.

@@ -35,8 +35,18 @@ public protocol DataPlaneState {
     /// Slot `slot` of rule `ruleID`'s Maglev table (xdpfwd_maglev).
     mutating func maglevSlot(_ ruleID: UInt32, _ slot: UInt32, _ backend: inout xdpfwd_backend) -> Bool
 
+    /// The IPv6 twins: xdpfwd_flows6, xdpfwd_rules6, xdpfwd_laddrs6.
+    mutating func lookupFlow6(_ key: xdpfwd_flow6_key, _ value: inout xdpfwd_flow6) -> Bool
+    mutating func reloadFlow6(_ key: xdpfwd_flow6_key, _ value: inout xdpfwd_flow6) -> Bool
+    mutating func updateFlow6(_ key: xdpfwd_flow6_key, _ value: xdpfwd_flow6, flags: UInt64) -> Int32
+    mutating func deleteFlow6(_ key: xdpfwd_flow6_key)
+    mutating func lookupRule6(_ key: xdpfwd_rule6_key, _ value: inout xdpfwd_rule6) -> Bool
+    mutating func isLocalAddress6(_ address: (UInt32, UInt32, UInt32, UInt32)) -> Bool
+
     /// bpf_fib_lookup on the query, as nh_fib_lookup makes it.
     mutating func fibLookup(_ query: inout xdpfwd_fib_query)
+    /// The AF_INET6 lookup, as nh6_fib_lookup makes it.
+    mutating func fibLookup6(_ query: inout xdpfwd_fib6_query)
     /// The egress interface can take the frame directly (the XDP program's
     /// devmap test): FastPath has a TX ring on it.
     mutating func egressAttached(_ ifindex: UInt32) -> Bool

@@ -15,6 +15,7 @@ import XDPLoader
 public struct MapState: DataPlaneState {
     private let flowsFD: Int32, rulesFD: Int32, ifacesFD: Int32, configFD: Int32, fibFD: Int32
     private let laddrsFD: Int32, maglevFD: Int32, vlansFD: Int32
+    private let flows6FD: Int32, rules6FD: Int32, laddrs6FD: Int32
     private let keepAlive: [AnyObject]
     private let globalCounters: UnsafeMutablePointer<UInt64>
     private let ruleCounters: UnsafeMutablePointer<xdpfwd_rule_stats>
@@ -31,6 +32,8 @@ public struct MapState: DataPlaneState {
     private let cache: UnsafeMutablePointer<FlowCache.Slot>?
     private let cacheMask: Int
     private let cacheTTLNs: UInt64
+    private let cache6: UnsafeMutablePointer<FlowCache6.Slot>?
+    private let cache6Mask: Int
 
     public init(maps: DatapathMaps, fibProgram: OwnedFD, egressInterfaces: [UInt32], counters: LocalCounters = LocalCounters(),
                 flowCacheSlots: Int = 0, flowCacheTTLNs: UInt64 = 100_000_000) {
@@ -42,16 +45,25 @@ public struct MapState: DataPlaneState {
         laddrsFD = maps.laddrs.fd.raw
         maglevFD = maps.maglev.fd.raw
         vlansFD = maps.vlans.fd.raw
+        flows6FD = maps.flows6.fd.raw
+        rules6FD = maps.rules6.fd.raw
+        laddrs6FD = maps.laddrs6.fd.raw
         var owners: [AnyObject] = [maps.flows.fd, maps.rules.fd, maps.ifaces.fd, maps.config.fd, fibProgram,
-                                   maps.laddrs.fd, maps.maglev.fd, maps.vlans.fd]
+                                   maps.laddrs.fd, maps.maglev.fd, maps.vlans.fd, maps.flows6.fd, maps.rules6.fd, maps.laddrs6.fd]
         if flowCacheSlots > 0 {
             let flowCache = FlowCache(slots: flowCacheSlots, ttlNs: flowCacheTTLNs)
             owners.append(flowCache)
             cache = flowCache.slots
             cacheMask = flowCache.mask
+            let flowCache6 = FlowCache6(slots: flowCacheSlots)
+            owners.append(flowCache6)
+            cache6 = flowCache6.slots
+            cache6Mask = flowCache6.mask
         } else {
             cache = nil
             cacheMask = 0
+            cache6 = nil
+            cache6Mask = 0
         }
         cacheTTLNs = flowCacheTTLNs
         keepAlive = owners
@@ -201,6 +213,77 @@ public struct MapState: DataPlaneState {
         } else if FlowCache.same(slot.pointee.key, key) {
             Self.forget(slot)
         }
+    }
+
+    public mutating func lookupFlow6(_ key: xdpfwd_flow6_key, _ value: inout xdpfwd_flow6) -> Bool {
+        guard let cache6 else { return reloadFlow6(key, &value) }
+        let slot = cache6 + (FlowCache6.hash(key) & cache6Mask)
+        if slot.pointee.used && FlowCache6.same(slot.pointee.key, key) && lastNow < slot.pointee.expires {
+            value = slot.pointee.value
+            return true
+        }
+        let found = reloadFlow6(key, &value)
+        remember6(slot, key, found ? value : nil)
+        return found
+    }
+
+    public mutating func reloadFlow6(_ key: xdpfwd_flow6_key, _ value: inout xdpfwd_flow6) -> Bool {
+        var key = key
+        return cxdp_map_lookup(flows6FD, &key, &value) == 0
+    }
+
+    public mutating func updateFlow6(_ key: xdpfwd_flow6_key, _ value: xdpfwd_flow6, flags: UInt64) -> Int32 {
+        var rawKey = key, rawValue = value
+        let result = cxdp_map_update(flows6FD, &rawKey, &rawValue, flags)
+        if let cache6 {
+            let slot = cache6 + (FlowCache6.hash(key) & cache6Mask)
+            if result == 0 {
+                remember6(slot, key, value)
+            } else if FlowCache6.same(slot.pointee.key, key) {
+                slot.pointee.used = false
+            }
+        }
+        return result
+    }
+
+    public mutating func deleteFlow6(_ key: xdpfwd_flow6_key) {
+        var rawKey = key
+        _ = cxdp_map_delete(flows6FD, &rawKey)
+        if let cache6 {
+            let slot = cache6 + (FlowCache6.hash(key) & cache6Mask)
+            if FlowCache6.same(slot.pointee.key, key) { slot.pointee.used = false }
+        }
+    }
+
+    /// remember for the IPv6 cache.
+    @inline(__always)
+    private func remember6(_ slot: UnsafeMutablePointer<FlowCache6.Slot>, _ key: xdpfwd_flow6_key, _ value: xdpfwd_flow6?) {
+        if let value {
+            slot.pointee.key = key
+            slot.pointee.value = value
+            slot.pointee.expires = lastNow &+ cacheTTLNs
+            slot.pointee.used = true
+        } else if FlowCache6.same(slot.pointee.key, key) {
+            slot.pointee.used = false
+        }
+    }
+
+    public mutating func lookupRule6(_ key: xdpfwd_rule6_key, _ value: inout xdpfwd_rule6) -> Bool {
+        var key = key
+        return cxdp_map_lookup(rules6FD, &key, &value) == 0
+    }
+
+    public mutating func isLocalAddress6(_ address: (UInt32, UInt32, UInt32, UInt32)) -> Bool {
+        var key = xdpfwd_addr6(addr: address), value: UInt32 = 0
+        return cxdp_map_lookup(laddrs6FD, &key, &value) == 0
+    }
+
+    public mutating func fibLookup6(_ query: inout xdpfwd_fib6_query) {
+        let size = UInt32(MemoryLayout<xdpfwd_fib6_query>.size)
+        var input = query
+        var outLength = size, retval: UInt32 = 0, duration: UInt32 = 0
+        let result = cxdp_test_run_xdp(fibFD, &input, size, &query, &outLength, 0, 1, &retval, &duration)
+        if result != 0 || outLength != size || retval != 2 { query.rc = -Int32(EINVAL) }
     }
 
     public mutating func lookupRule(_ key: xdpfwd_rule_key, _ value: inout xdpfwd_rule) -> Bool {

@@ -1,9 +1,9 @@
 import CXDP
 
-/// The IPv4 forwarder of bpf/xdpfwd.bpf.c, in Swift: one frame in (untagged
-/// or behind up to two VLAN tags), rewritten in place, and a verdict. IPv6
-/// (xdpfwd_xdp6) is not here yet: FastPath passes IPv6 to the stack,
-/// counted as pass_not_ipv4. Each stage mirrors its C counterpart line by line
+/// The forwarder of bpf/xdpfwd.bpf.c, in Swift: one frame in (untagged or
+/// behind up to two VLAN tags), rewritten in place, and a verdict. IPv6
+/// frames go to PacketFunction6 (xdpfwd_xdp6). Each stage mirrors its C
+/// counterpart line by line
 /// (the differential tests hold the two to identical verdicts, bytes,
 /// counters and conntrack entries), so read the C for the reasons.
 public enum PacketFunction {
@@ -33,7 +33,13 @@ public enum PacketFunction {
         guard length >= Wire.ethHeader else { return passed(XDPFWD_STAT_PASS_MALFORMED, &state) }
         // A VLAN tag cut short: malformed. ARP, more than two tags, ...: not ours.
         guard let tags = VLAN.parse(frame) else { return passed(XDPFWD_STAT_PASS_MALFORMED, &state) }
-        guard tags.etherType == Wire.etherTypeIPv4Raw else { return passed(XDPFWD_STAT_PASS_NOT_IPV4, &state) }
+        guard tags.etherType == Wire.etherTypeIPv4Raw else {
+            // xdpfwd_xdp6, which xdpfwd_xdp tail-calls.
+            if tags.etherType == Wire6.etherTypeIPv6Raw {
+                return PacketFunction6.process(frame, ip: tags.l3, vlanTags: tags.count, ingress: ingress, state: &state)
+            }
+            return passed(XDPFWD_STAT_PASS_NOT_IPV4, &state)
+        }
 
         let ip = tags.l3
         guard ip + 20 <= length else { return passed(XDPFWD_STAT_PASS_MALFORMED, &state) }

@@ -14,6 +14,7 @@ final class Worker {
     let rx: [RXRing]
     let tx: [TXRing]
     let rawFD: Int32
+    let raw6FD: Int32
     var state: MapState
     let stop: UnsafeMutablePointer<Int32>
     /// Frames and heap allocations of this thread, for the forwarder's
@@ -30,10 +31,19 @@ final class Worker {
         var failed: UnsafePointer<CChar>? = nil
         let fd = cxdp_raw_ipv4_open(&failed)
         if fd < 0 { throw FastPathError(failed.map { String(cString: $0) } ?? "socket", "slow path", errno: -fd) }
+        let fd6 = cxdp_raw_ipv6_open(&failed)
+        if fd6 < 0 {
+            close(fd)
+            throw FastPathError(failed.map { String(cString: $0) } ?? "socket", "IPv6 slow path", errno: -fd6)
+        }
         rawFD = fd
+        raw6FD = fd6
     }
 
-    deinit { close(rawFD) }
+    deinit {
+        close(rawFD)
+        close(raw6FD)
+    }
 
     /// Adds what the RX rings dropped since the last call to the report
     /// (the publisher thread's job: PACKET_STATISTICS resets on read).
@@ -63,7 +73,7 @@ final class Worker {
         }
         let report = self.report
         let stop = self.stop
-        let rawFD = self.rawFD
+        let rawFD = self.rawFD, raw6FD = self.raw6FD
         var state = self.state
         var frames: UInt64 = 0
         // What thread start-up and these buffers cost, before any frame.
@@ -73,7 +83,7 @@ final class Worker {
         while stop.pointee == 0 {
             var worked = false
             for index in 0..<rxCursors.count
-            where Self.drain(&rxCursors[index], txCursors, rawFD, &frames, &state) {
+            where Self.drain(&rxCursors[index], txCursors, rawFD, raw6FD, &frames, &state) {
                 worked = true
             }
             for index in 0..<txCursors.count { txCursors[index].kick() }
@@ -106,7 +116,7 @@ final class Worker {
     /// Every ready block of one RX ring; true if there was one.
     @inline(__always)
     private static func drain(_ ring: inout RXCursor, _ tx: UnsafeMutableBufferPointer<TXCursor>, _ rawFD: Int32,
-                              _ frames: inout UInt64, _ state: inout MapState) -> Bool {
+                              _ raw6FD: Int32, _ frames: inout UInt64, _ state: inout MapState) -> Bool {
         var any = false
         while true {
             let block = cxdp_afp_block(ring.ring, ring.blockSize, ring.current)!
@@ -120,7 +130,7 @@ final class Worker {
                 // smaller than the packet): the kernel keeps it (the TC
                 // classifier lets it through).
                 if cxdp_afp_snaplen(packet) == cxdp_afp_len(packet) {
-                    handle(packet, ingress: ring.ifindex, tx, rawFD, &state)
+                    handle(packet, ingress: ring.ifindex, tx, rawFD, raw6FD, &state)
                 }
                 packet = cxdp_afp_next(packet)!
                 index &+= 1
@@ -134,7 +144,8 @@ final class Worker {
 
     @inline(__always)
     private static func handle(_ packet: UnsafeMutablePointer<tpacket3_hdr>, ingress: UInt32,
-                               _ tx: UnsafeMutableBufferPointer<TXCursor>, _ rawFD: Int32, _ state: inout MapState) {
+                               _ tx: UnsafeMutableBufferPointer<TXCursor>, _ rawFD: Int32, _ raw6FD: Int32,
+                               _ state: inout MapState) {
         // The kernel took any outer VLAN tag off before the tap: back on,
         // so the packet function sees the frame as XDP would.
         guard let frame = VLAN.wireFrame(packet) else { return }
@@ -149,10 +160,16 @@ final class Worker {
         case .redirect:
             transmit(data, length, on: verdict.ifindex, tx)
         case .slowpath:
-            // The kernel routes the translated IPv4 packet (untagged: the
-            // packet function popped any tags) and resolves the neighbour
-            // (the XDP path's TC bpf_redirect_neigh).
+            // The kernel routes the translated packet (untagged: the packet
+            // function popped any tags) and resolves the neighbour (the XDP
+            // path's TC bpf_redirect_neigh).
             let ip = data + 14
+            if data.loadUnaligned(fromByteOffset: 12, as: UInt16.self) == UInt16(0x86DD).bigEndian {
+                // IPv6: the parser checked the payload length against the frame.
+                let payloadLength = Int(UInt16(bigEndian: ip.loadUnaligned(fromByteOffset: 4, as: UInt16.self)))
+                _ = cxdp_raw_ipv6_send(raw6FD, ip, 40 + payloadLength)
+                return
+            }
             let totalLength = Int(UInt16(bigEndian: ip.loadUnaligned(fromByteOffset: 2, as: UInt16.self)))
             _ = cxdp_raw_ipv4_send(rawFD, ip, totalLength, ip.loadUnaligned(fromByteOffset: 16, as: UInt32.self))
         case .pass, .drop:

@@ -5,9 +5,9 @@ import Packets
 import Testing
 import XDPLoader
 
-/// Every packet of the XDP path's table-driven tests (XDPLoaderTests:
+/// Every IPv4 packet of the XDP path's table-driven tests (XDPLoaderTests:
 /// PassThroughTests, ForwardingTests and the IPv4 ICMPErrorTests; VLANTests
-/// in VLANCorpusTests), in the same order with the same
+/// in VLANCorpusTests; IPv6 in TableCorpusV6Tests), in the same order with the same
 /// rules, through the BPF program and FastPath's packet function side by
 /// side (DifferentialBed): identical verdicts, bytes, counters, conntrack.
 @Suite("FastPath parity: the XDP table-driven corpus", .serialized,
@@ -27,7 +27,7 @@ struct TableCorpusTests {
     static let passThrough: [(String, [UInt8])] = [
         ("no rule for the port", syn.with { $0.tcp?.dport = 9999 }.bytes),
         ("no rule for the protocol", udp.with { $0.udp?.dport = 8080 }.bytes),
-        // ("IPv4 header behind an IPv6 ethertype": IPv6 is XDP-only so far.)
+        ("IPv4 header behind an IPv6 ethertype", syn.with { $0.ethernet.etherType = 0x86DD }.bytes),
         ("ARP ethertype", syn.with { $0.ethernet.etherType = 0x0806 }.bytes),
         ("802.1Q TPID with no IP behind the tag", syn.with { $0.ethernet.etherType = 0x8100 }.bytes),
         ("ICMP", syn.with { $0.transport = .raw; $0.ip.protocol = 1; $0.payload = [8, 0, 0xf7, 0xff, 0, 0, 0, 0] }.bytes),

@@ -35,6 +35,10 @@ int cxdp_afp_tx_kick(int fd);
 /* Raw IPv4 socket (IP_HDRINCL) for the slow path; sends one IPv4 packet. */
 int cxdp_raw_ipv4_open(const char **failed_call);
 int cxdp_raw_ipv4_send(int fd, const void *ip_packet, size_t len, uint32_t daddr_be);
+/* Raw IPv6 socket (IPPROTO_RAW: header included) for the slow path; sends
+ * one IPv6 packet to its destination address. */
+int cxdp_raw_ipv6_open(const char **failed_call);
+int cxdp_raw_ipv6_send(int fd, const void *ip6_packet, size_t len);
 
 /* GRO of a device (ETHTOOL_GGRO/SGRO): 1 on, 0 off, or -errno. GRO merges
  * TCP segments before AF_PACKET taps see them; FastPath forwards packets as

@@ -386,6 +386,23 @@ struct xdpfwd_fib_query {
 	__u32  pad;
 };
 
+/* The IPv6 twin of xdpfwd_fib_query (bpf_fib_lookup with AF_INET6, as
+ * nh6_fib_lookup makes it). xdpfwd_fib tells the two apart by size. */
+struct xdpfwd_fib6_query {
+	__be32 src[4];
+	__be32 dst[4];
+	__be32 flowinfo;     /* traffic class and flow label: the IPv6 header's first word & 0x0FFFFFFF */
+	__be16 sport;
+	__be16 dport;
+	__u32  ifindex;
+	__u16  tot_len;      /* host order: the IPv6 header plus payload */
+	__u8   proto;
+	__u8   pad;
+	__s32  rc;
+	__u8   smac[6];
+	__u8   dmac[6];
+};
+
 /* FastPath's global counters (xdpfwd_fpstats, indexed by enum xdpfwd_stat)
  * and per-rule counters (xdpfwd_fprstats, struct xdpfwd_rule_stats) are
  * plain arrays with one writer, the forwarder process; readers add them to
@@ -414,6 +431,8 @@ _Static_assert(sizeof(struct xdpfwd_config) == 24, "config layout");
 _Static_assert(sizeof(struct xdpfwd_rule_stats) == 32, "rule stats layout");
 _Static_assert(sizeof(struct xdpfwd_meta) == 8, "meta layout");
 _Static_assert(sizeof(struct xdpfwd_fib_query) == 40, "fib query layout");
+_Static_assert(sizeof(struct xdpfwd_fib6_query) == 64, "fib6 query layout");
+_Static_assert(sizeof(struct xdpfwd_fib6_query) > sizeof(struct xdpfwd_fib_query), "xdpfwd_fib tells queries apart by size");
 #endif
 
 #endif /* XDPFWD_KERN_USER_H */

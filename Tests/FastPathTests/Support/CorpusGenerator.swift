@@ -152,10 +152,10 @@ struct CorpusGenerator {
                 packet.transport = .raw
                 packet.ip.protocol = pick([1, 2, 47, 50, 132, 255])
             } else {
-                // Not 0x86DD: FastPath does not forward IPv6 yet
-                // (docs/fastpath.md). A TPID here tags the IPv4 header's
+                // An IPv4 packet behind the IPv6 ethertype too (the IPv6
+                // parser's to refuse). A TPID here tags the IPv4 header's
                 // first bytes: no IPv4 behind the tag.
-                packet.ethernet.etherType = pick([0x0806, 0x0801, 0x0000, 0x88CC, 0x8100, 0x88A8])
+                packet.ethernet.etherType = pick([0x0806, 0x0801, 0x0000, 0x88CC, 0x8100, 0x88A8, 0x86DD])
             }
         }
         packet.ethernet.tags = from.tags

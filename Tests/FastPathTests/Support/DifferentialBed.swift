@@ -50,6 +50,9 @@ final class DifferentialBed {
         for (ifindex, upper) in try bed.maps.vlans.entries() {
             try fastPath.maps.vlans.update(ifindex, upper)
         }
+        for (address, ifindex) in try bed.maps.laddrs6.entries() {
+            try fastPath.maps.laddrs6.update(address, ifindex)
+        }
         state = MapState(maps: fastPath.maps, fibProgram: fastPath.fibProgram,
                          egressInterfaces: [bed.inIndex, bed.outIndex], flowCacheSlots: flowCacheSlots)
         publisher = CounterPublisher(statsFD: fastPath.maps.fpStats.fd.raw, ruleStatsFD: fastPath.maps.fpRuleStats.fd.raw,
@@ -112,7 +115,7 @@ final class DifferentialBed {
         frames += 1
         verdicts["\(verdict.action)", default: 0] += 1
         if verdict.offset != 0 { headMoves += 1 }
-        let context = "frame \(frames) \(label()): \(Packet.describe(frame))"
+        let context = "frame \(frames) \(label()): \(Self.describe(frame))"
 
         switch verdict.action {
         case .pass: #expect(a.verdict == .pass && a.output == output, "\(context): XDP \(a.verdict), FastPath pass", sourceLocation: sourceLocation)
@@ -126,7 +129,7 @@ final class DifferentialBed {
                     sourceLocation: sourceLocation)
         }
         if verdict.action != .pass && verdict.action != .slowpath {
-            #expect(a.output == output, "\(context): bytes differ\n  XDP      \(Packet.describe(a.output))\n  FastPath \(Packet.describe(output))",
+            #expect(a.output == output, "\(context): bytes differ\n  XDP      \(Self.describe(a.output))\n  FastPath \(Self.describe(output))",
                     sourceLocation: sourceLocation)
         }
         try expectSameCounters(context, sourceLocation: sourceLocation)
@@ -134,22 +137,66 @@ final class DifferentialBed {
         return Outcome(verdict: a.verdict, output: a.output, fastPath: verdict)
     }
 
-    /// The random value that makes FastPath's probe start at the port A claimed.
-    private func probeStart(for frame: [UInt8]) throws -> UInt32? {
+    /// The IPv6 ethertype, behind up to two VLAN tags.
+    static func isIPv6(_ frame: [UInt8]) -> Bool {
+        var at = 12
+        for _ in 0..<3 {
+            guard frame.count >= at + 2 else { return false }
+            let type = UInt16(frame[at]) << 8 | UInt16(frame[at + 1])
+            if type == 0x86DD { return true }
+            guard type == 0x8100 || type == 0x88A8 else { return false }
+            at += 4
+        }
+        return false
+    }
+
+    /// One line about either family's frame.
+    static func describe(_ frame: [UInt8]) -> String {
+        isIPv6(frame) ? Packet6.describe(frame) : Packet.describe(frame)
+    }
+
+    /// An IPv6 address as the maps hold it: four words in network order.
+    static func words(_ address: Packet6.Address) -> (UInt32, UInt32, UInt32, UInt32) {
+        address.bytes.withUnsafeBytes {
+            ($0.loadUnaligned(fromByteOffset: 0, as: UInt32.self), $0.loadUnaligned(fromByteOffset: 4, as: UInt32.self),
+             $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self), $0.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
+        }
+    }
+
+    /// The SNAT port A's forward entry for the frame's tuple names, if any.
+    private func claimedPort(for frame: [UInt8]) throws -> UInt16? {
+        if Self.isIPv6(frame) {
+            guard let packet = try? Packet6.decode(frame), let sport = packet.tcp?.sport ?? packet.udp?.sport,
+                  let dport = packet.tcp?.dport ?? packet.udp?.dport else { return nil }
+            var key = xdpfwd_flow6_key()
+            key.saddr = Self.words(packet.ip.src)
+            key.daddr = Self.words(packet.ip.dst)
+            key.sport = sport.bigEndian
+            key.dport = dport.bigEndian
+            key.proto = packet.upperLayer
+            guard let entry = try bed.maps.flows6.lookup(key), entry.direction == UInt8(XDPFWD_DIR_FORWARD.rawValue) else { return nil }
+            return UInt16(bigEndian: entry.new_sport)
+        }
         guard let packet = try? Packet.decode(frame), let sport = packet.tcp?.sport ?? packet.udp?.sport,
-              let dport = packet.tcp?.dport ?? packet.udp?.dport else { return 0 }
+              let dport = packet.tcp?.dport ?? packet.udp?.dport else { return nil }
         var key = xdpfwd_flow_key()
         key.saddr = packet.ip.src.value.bigEndian
         key.daddr = packet.ip.dst.value.bigEndian
         key.sport = sport.bigEndian
         key.dport = dport.bigEndian
         key.proto = packet.ipProtocol
-        guard let entry = try bed.maps.flows.lookup(key), entry.direction == UInt8(XDPFWD_DIR_FORWARD.rawValue) else { return 0 }
+        guard let entry = try bed.maps.flows.lookup(key), entry.direction == UInt8(XDPFWD_DIR_FORWARD.rawValue) else { return nil }
+        return UInt16(bigEndian: entry.new_sport)
+    }
+
+    /// The random value that makes FastPath's probe start at the port A claimed.
+    private func probeStart(for frame: [UInt8]) throws -> UInt32? {
+        guard let claimed = try claimedPort(for: frame) else { return 0 }
         let config = try bed.maps.config.lookup(0) ?? xdpfwd_config()
         var low = UInt32(config.snat_port_min != 0 ? config.snat_port_min : UInt16(XDPFWD_DEFAULT_SNAT_PORT_MIN))
         let high = UInt32(config.snat_port_max != 0 ? config.snat_port_max : UInt16(XDPFWD_DEFAULT_SNAT_PORT_MAX))
         if low > high { low = UInt32(XDPFWD_DEFAULT_SNAT_PORT_MIN) }
-        let port = UInt32(UInt16(bigEndian: entry.new_sport))
+        let port = UInt32(claimed)
         return port >= low ? port - low : 0
     }
 
@@ -178,6 +225,20 @@ final class DifferentialBed {
             }
             return result
         }
+        func table6(_ maps: DatapathMaps) throws -> [[UInt8]: [UInt8]] {
+            var result: [[UInt8]: [UInt8]] = [:]
+            for (key, value) in try maps.flows6.entries() {
+                var value = value
+                value.created_ns = 0; value.last_seen_ns = 0; value.nh_refreshed_ns = 0
+                result[withUnsafeBytes(of: key) { Array($0) }] = withUnsafeBytes(of: value) { Array($0) }
+            }
+            return result
+        }
+        let a6 = try table6(bed.maps), b6 = try table6(fastPath.maps)
+        #expect(a6.count == b6.count, "\(context()): XDP has \(a6.count) IPv6 conntrack entries, FastPath \(b6.count)",
+                sourceLocation: sourceLocation)
+        let differing6 = a6.filter { b6[$0.key] != $0.value }.count
+        #expect(differing6 == 0, "\(context()): \(differing6) IPv6 conntrack entries differ", sourceLocation: sourceLocation)
         let a = try table(bed.maps), b = try table(fastPath.maps)
         #expect(a.count == b.count, "\(context()): XDP has \(a.count) conntrack entries, FastPath \(b.count)", sourceLocation: sourceLocation)
         let differing = a.filter { b[$0.key] != $0.value }.count
