@@ -10,7 +10,8 @@ import XDPLoader
 /// private data plane inside a throwaway namespace, with the forwarder's
 /// conntrack cache and without it (one bpf(2) lookup per packet), the same
 /// flow's VLAN variants with the cache (802.1Q 100 in, 200 out: a tag
-/// rewrite; untagged in, QinQ out: an 8-byte push into the headroom), and
+/// rewrite; untagged in, QinQ out: an 8-byte push into the headroom), an
+/// IPv6 flow (NAT66) with the cache, and
 /// how many heap allocations the packet path makes (the thread's count from
 /// CXDP's malloc counter, before and after). Each call first restores the
 /// frame from a template, as a ring would hand over a fresh one.
@@ -52,6 +53,11 @@ public struct FastPathBenchmark {
                                  srcMAC: "02:00:00:00:02:02", dstMAC: "02:00:00:00:02:01").tagged(.dot1q(100)).bytes
         let push = Packet.udp(src: "198.18.0.2:40000", dst: "198.18.0.1:5002", payload: Array(repeating: 0x5A, count: 18),
                               srcMAC: "02:00:00:00:00:02", dstMAC: "02:00:00:00:00:01").bytes
+        let rule6 = try ForwardingRule.parse(protocol: "udp", listen: "[2001:2::1]:5000", backend: "[2001:2:0:1::2]:6000")
+        try RuleTable(maps: datapath.maps).add(rule6)
+        // 64 bytes too: 14 + 40 + 8 + 2.
+        let template6 = Packet6.udp(src: "[2001:2::2]:40000", dst: "[2001:2::1]:5000", payload: [0x5A, 0x5A],
+                                    srcMAC: "02:00:00:00:00:02", dstMAC: "02:00:00:00:00:01").bytes
         let egress = [bed.inIndex, bed.outIndex]
         return try bed.namespace.enter {
             if let cpu = options.cpu { try check(cxdp_pin_thread(Int32(cpu)), "sched_setaffinity", "cpu \(cpu)") }
@@ -59,7 +65,8 @@ public struct FastPathBenchmark {
             for (name, slots, frame) in [("packet function, conntrack cache (the forwarder)", 8192, template),
                                          ("packet function, bpf(2) lookup per packet", 0, template),
                                          ("802.1Q 100 -> 200 tag rewrite, conntrack cache", 8192, rewrite),
-                                         ("untagged -> QinQ push (8 bytes), conntrack cache", 8192, push)] {
+                                         ("untagged -> QinQ push (8 bytes), conntrack cache", 8192, push),
+                                         ("IPv6 packet function, conntrack cache", 8192, template6)] {
                 var state = MapState(maps: datapath.maps, fibProgram: datapath.fibProgram, egressInterfaces: egress,
                                      flowCacheSlots: slots)
                 let row = try measure(name, template: frame, ingress: bed.inIndex, state: &state)

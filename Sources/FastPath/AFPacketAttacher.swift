@@ -4,7 +4,7 @@ import XDPLoader
 
 /// Attach and detach in AF_PACKET mode. Attach records each interface in
 /// the ifaces map (mode afpacket: `status` shows it, `--snat auto` uses its
-/// address), turns IPv4 forwarding on (the kernel's FIB lookup, which
+/// addresses), turns IPv4 and IPv6 forwarding on (the kernel's FIB lookup, which
 /// FastPath uses too, requires it), puts the TC classifier that drops the
 /// stack's copy of taken packets on clsact ingress, and (re)starts the one
 /// forwarder process of the pin directory, which serves every afpacket

@@ -54,7 +54,7 @@ struct Status: ParsableCommand {
         for entry in interfaces {
             if entry.mode == "afpacket" {
                 let forwarder = pid.map { "forwarder pid \($0)" } ?? "forwarder NOT running (xdpfwd attach --mode afpacket \(entry.name) restarts it)"
-                printLine("  \(entry.name) (ifindex \(entry.ifindex)): afpacket, \(entry.ipv4 ?? "no IPv4"), tc prog \(entry.tc_prog_id), \(forwarder)")
+                printLine("  \(entry.name) (ifindex \(entry.ifindex)): afpacket, \(entry.ipv4 ?? "no IPv4"), \(entry.ipv6 ?? "no global IPv6"), tc prog \(entry.tc_prog_id), \(forwarder)")
                 continue
             }
             let program = entry.xdp_prog_id == 0 ? "XDP program missing!" : "xdp prog \(entry.xdp_prog_id), tc prog \(entry.tc_prog_id)"
