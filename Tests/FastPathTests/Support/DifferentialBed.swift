@@ -15,6 +15,13 @@ import XDPLoader
 /// `feed` asserts identical verdicts, output bytes and counters (and,
 /// every `flowCheckEvery` frames, identical conntrack tables).
 ///
+/// Each frame also goes through the TC classifier of FastPath interfaces
+/// (xdpfwd_afp_tc, BPF_PROG_TEST_RUN on A's maps, before A runs: the
+/// classifier sees a packet before the forwarder does), which must take
+/// (TC_ACT_SHOT) exactly the frames FastPath does not leave to the stack:
+/// those it forwards or drops, and the documented FIB-failure passes
+/// (pass_no_route, pass_fwd_disabled).
+///
 /// The one random choice, the SNAT port's probe start, is made
 /// deterministic by feeding FastPath the BPF program's outcome: after A
 /// runs, the forward entry for the frame's tuple names the port A claimed;
@@ -99,6 +106,8 @@ final class DifferentialBed {
     func feed(_ frame: [UInt8], ingress: UInt32? = nil, _ label: @autoclosure () -> String = "",
               sourceLocation: SourceLocation = #_sourceLocation) throws -> Outcome {
         let ingress = ingress ?? bed.inIndex
+        let taken = try classifierTakes(frame)
+        let fibPassesBefore = state.counters.global(XDPFWD_STAT_PASS_NO_ROUTE) + state.counters.global(XDPFWD_STAT_PASS_FWD_DISABLED)
         let a = try bed.run(frame, ingress: ingress)
         state.fixedRandom = try probeStart(for: frame)
 
@@ -132,9 +141,41 @@ final class DifferentialBed {
             #expect(a.output == output, "\(context): bytes differ\n  XDP      \(Self.describe(a.output))\n  FastPath \(Self.describe(output))",
                     sourceLocation: sourceLocation)
         }
+        let fibPassed = state.counters.global(XDPFWD_STAT_PASS_NO_ROUTE) + state.counters.global(XDPFWD_STAT_PASS_FWD_DISABLED)
+            != fibPassesBefore
+        let fastPathTakes = verdict.action != .pass || fibPassed
+        if let taken {
+            #expect(taken == fastPathTakes, "\(context): the TC classifier \(taken ? "took" : "left") it, FastPath \(verdict)",
+                    sourceLocation: sourceLocation)
+        } else {
+            #expect(!fastPathTakes, "\(context): FastPath \(verdict) on a frame shorter than its headers", sourceLocation: sourceLocation)
+        }
         try expectSameCounters(context, sourceLocation: sourceLocation)
         if frames % flowCheckEvery == 0 { try expectSameFlows(context, sourceLocation: sourceLocation) }
         return Outcome(verdict: a.verdict, output: a.output, fastPath: verdict)
+    }
+
+    /// The TC classifier's decision on A's maps: true for TC_ACT_SHOT; nil
+    /// for a frame the kernel's skb test run refuses (EINVAL): no more than
+    /// an Ethernet header, or an IPv4/IPv6 ethertype before a whole
+    /// IPv4/IPv6 header. The classifier gives up on those at its first
+    /// load anyway.
+    private func classifierTakes(_ frame: [UInt8]) throws -> Bool? {
+        var output = [UInt8](repeating: 0, count: frame.count + 256)
+        var outputLength = UInt32(output.count)
+        var retval: UInt32 = 0, duration: UInt32 = 0
+        let result = frame.withUnsafeBytes { input in
+            output.withUnsafeMutableBytes { out in
+                cxdp_test_run_xdp(bed.datapath.afpTCProgram.raw, input.baseAddress, UInt32(input.count), out.baseAddress,
+                                  &outputLength, 0, 1, &retval, &duration)
+            }
+        }
+        let etherType = frame.count >= 14 ? UInt16(frame[12]) << 8 | UInt16(frame[13]) : 0
+        let short = frame.count <= 14 || (etherType == 0x0800 && frame.count < 34) || (etherType == 0x86DD && frame.count < 54)
+        if result == -EINVAL && short { return nil }
+        try check(result, "bpf_prog_test_run_opts", "xdpfwd_afp_tc on \(frame.count) bytes: \(Self.describe(frame))")
+        #expect(retval == UInt32(bitPattern: -1) || retval == 2, "xdpfwd_afp_tc returned \(retval), not TC_ACT_UNSPEC or TC_ACT_SHOT")
+        return retval == 2
     }
 
     /// The IPv6 ethertype, behind up to two VLAN tags.
