@@ -40,6 +40,8 @@ public protocol DataPlaneState {
     mutating func reloadFlow6(_ key: xdpfwd_flow6_key, _ value: inout xdpfwd_flow6) -> Bool
     mutating func updateFlow6(_ key: xdpfwd_flow6_key, _ value: xdpfwd_flow6, flags: UInt64) -> Int32
     mutating func deleteFlow6(_ key: xdpfwd_flow6_key)
+    /// ct6_count (see countFlow).
+    mutating func countFlow6(_ key: xdpfwd_flow6_key, bytes: UInt64)
     mutating func lookupRule6(_ key: xdpfwd_rule6_key, _ value: inout xdpfwd_rule6) -> Bool
     mutating func isLocalAddress6(_ address: (UInt32, UInt32, UInt32, UInt32)) -> Bool
 

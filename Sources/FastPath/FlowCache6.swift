@@ -1,13 +1,17 @@
 import CXDP
 
 /// FlowCache for the IPv6 flow table (xdpfwd_flows6): the same direct-mapped
-/// scheme and trust window, with 40-byte keys and 96-byte entries.
+/// scheme and trust window, and the same deferred per-flow counts, with
+/// 40-byte keys and 96-byte entries.
 final class FlowCache6: @unchecked Sendable {
     struct Slot {
         var key = xdpfwd_flow6_key()
         var value = xdpfwd_flow6()
         var expires: UInt64 = 0
         var used = false
+        /// Counted since the last flush, not yet in the map.
+        var pendingPackets: UInt32 = 0
+        var pendingBytes: UInt64 = 0
     }
 
     let slots: UnsafeMutablePointer<Slot>

@@ -11,7 +11,8 @@ enum Forwarding6 {
     }
 
     /// A packet of a live flow; entry is a copy of its conntrack entry, and
-    /// what the packet changes is written back as in Forwarding.established.
+    /// what the packet changes is written back as in Forwarding.established;
+    /// its packet and byte counts go through `DataPlaneState.countFlow6`.
     @inline(__always)
     static func established<S: DataPlaneState>(_ packet: PacketInfo6, key: xdpfwd_flow6_key, entry: inout xdpfwd_flow6,
                                                ingress: UInt32, now: UInt64, state: inout S) -> Verdict {
@@ -24,18 +25,22 @@ enum Forwarding6 {
             state.count(XDPFWD_STAT_PASS_TTL)
             return .pass
         }
-        if !Conntrack6.recent(entry, now: now) {
+        // Stamp last_seen at most once per XDPFWD_TOUCH_NS, and look the
+        // next hop up again with it.
+        let touch = !Conntrack6.recent(entry, now: now)
+        if touch {
             entry.last_seen_ns = now
             changes.lastSeen = true
         }
-        let refreshedBefore = entry.nh_refreshed_ns
-        if let verdict = NextHop6.refresh(packet.frame, ip: packet.ip, proto: packet.proto, &entry, ingress: ingress, now: now,
+        let lookUp = NextHop6.needsLookup(entry, stale: touch)
+        if let verdict = NextHop6.refresh(packet.frame, ip: packet.ip, proto: packet.proto, &entry, ingress: ingress, stale: touch,
                                           state: &state) {
             writeBack(key, entry, changes, &state)
             return verdict
         }
-        changes.nextHop = entry.nh_refreshed_ns != refreshedBefore
+        changes.nextHop = lookUp
         writeBack(key, entry, changes, &state)
+        state.countFlow6(key, bytes: packet.len)
         return send(packet, entry, ingress: ingress, state: &state)
     }
 
@@ -56,7 +61,6 @@ enum Forwarding6 {
             current.nh_vlan_tci = entry.nh_vlan_tci
             current.nh_dmac = entry.nh_dmac
             current.nh_smac = entry.nh_smac
-            current.nh_refreshed_ns = entry.nh_refreshed_ns
         }
         _ = state.updateFlow6(key, current, flags: UInt64(CXDP_BPF_EXIST))
     }
@@ -77,7 +81,7 @@ enum Forwarding6 {
                                   dst: backendAddress, sport: key.sport, dport: backendPort, state: &state)
         guard NextHop.usable(fib.rc) else { return NextHop.fail(fib.rc, state: &state) }
         var forward = xdpfwd_flow6()
-        NextHop6.store(&forward, fib, now: now, state: &state)
+        NextHop6.store(&forward, fib, state: &state)
 
         let snat: Address6
         switch UInt32(rule.snat_mode) {
@@ -113,7 +117,7 @@ enum Forwarding6 {
         reply.rule_id = rule.rule_id
         reply.direction = UInt8(XDPFWD_DIR_REPLY.rawValue)
         reply.state = flowState
-        reply.created_ns = now
+        reply.created = Conntrack.seconds(now)
         reply.last_seen_ns = now
 
         let err: Int32
@@ -146,8 +150,11 @@ enum Forwarding6 {
         forward.rule_id = reply.rule_id
         forward.direction = UInt8(XDPFWD_DIR_FORWARD.rawValue)
         forward.state = flowState
-        forward.created_ns = now
+        forward.created = Conntrack.seconds(now)
         forward.last_seen_ns = now
+        // This packet is the forward entry's first.
+        forward.packets = 1
+        forward.bytes = packet.len
         forward.csum_delta = NAT6.checksumDelta(key, forward)
         if state.updateFlow6(key, forward, flags: UInt64(CXDP_BPF_ANY)) != 0 {
             state.deleteFlow6(replyKey)

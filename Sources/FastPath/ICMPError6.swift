@@ -41,12 +41,14 @@ enum ICMPError6 {
             return PacketFunction.passed(XDPFWD_STAT_PASS_NOT_TCP_UDP, &state)
         }
         guard frame.u8(ip + Wire6.hopLimit) > 1 else { return PacketFunction.passed(XDPFWD_STAT_PASS_TTL, &state) }
-        let refreshedBefore = entry.nh_refreshed_ns
-        if let verdict = NextHop6.refresh(frame, ip: ip, proto: Wire6.icmp6, &entry, ingress: ingress, now: now, state: &state) {
+        // The cached next hop, unless the flow was idle past the touch interval.
+        let stale = !Conntrack6.recent(entry, now: now)
+        let lookUp = NextHop6.needsLookup(entry, stale: stale)
+        if let verdict = NextHop6.refresh(frame, ip: ip, proto: Wire6.icmp6, &entry, ingress: ingress, stale: stale, state: &state) {
             return verdict
         }
         var changes = Forwarding.Changes()
-        changes.nextHop = entry.nh_refreshed_ns != refreshedBefore
+        changes.nextHop = lookUp
         Forwarding6.writeBack(key, entry, changes, &state)
 
         // The quote: source becomes the peer's, destination ours.

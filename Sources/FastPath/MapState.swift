@@ -169,8 +169,8 @@ public struct MapState: DataPlaneState {
     /// Adds every flow's unflushed counts (FlowCache) to the map; the
     /// worker calls it periodically and when it stops.
     public mutating func flushFlowCounters() {
-        guard let cache else { return }
-        for index in 0...cacheMask { flushPending(cache + index) }
+        if let cache { for index in 0...cacheMask { flushPending(cache + index) } }
+        if let cache6 { for index in 0...cache6Mask { flushPending6(cache6 + index) } }
     }
 
     /// ct_count as one read-modify-write of the map's entry (BPF_EXIST: a
@@ -222,6 +222,8 @@ public struct MapState: DataPlaneState {
             value = slot.pointee.value
             return true
         }
+        // Expired, or another key's: its counts go to the map first.
+        flushPending6(slot)
         let found = reloadFlow6(key, &value)
         remember6(slot, key, found ? value : nil)
         return found
@@ -238,8 +240,12 @@ public struct MapState: DataPlaneState {
         if let cache6 {
             let slot = cache6 + (FlowCache6.hash(key) & cache6Mask)
             if result == 0 {
+                // A new entry (not BPF_EXIST) starts its own counts.
+                if flags != UInt64(CXDP_BPF_EXIST) && FlowCache6.same(slot.pointee.key, key) { Self.forget6(slot) }
                 remember6(slot, key, value)
             } else if FlowCache6.same(slot.pointee.key, key) {
+                // Refused: the copy is suspect, the counts still the map entry's.
+                flushPending6(slot)
                 slot.pointee.used = false
             }
         }
@@ -251,20 +257,57 @@ public struct MapState: DataPlaneState {
         _ = cxdp_map_delete(flows6FD, &rawKey)
         if let cache6 {
             let slot = cache6 + (FlowCache6.hash(key) & cache6Mask)
-            if FlowCache6.same(slot.pointee.key, key) { slot.pointee.used = false }
+            if FlowCache6.same(slot.pointee.key, key) { Self.forget6(slot) }
         }
+    }
+
+    public mutating func countFlow6(_ key: xdpfwd_flow6_key, bytes: UInt64) {
+        if let cache6 {
+            let slot = cache6 + (FlowCache6.hash(key) & cache6Mask)
+            if slot.pointee.used && FlowCache6.same(slot.pointee.key, key) {
+                slot.pointee.pendingPackets &+= 1
+                slot.pointee.pendingBytes &+= bytes
+                return
+            }
+        }
+        addCounts6(key, packets: 1, bytes: bytes)
+    }
+
+    /// addCounts for an IPv6 entry.
+    private func addCounts6(_ key: xdpfwd_flow6_key, packets: UInt32, bytes: UInt64) {
+        var rawKey = key, value = xdpfwd_flow6()
+        guard cxdp_map_lookup(flows6FD, &rawKey, &value) == 0 else { return }
+        value.packets &+= packets
+        value.bytes &+= bytes
+        _ = cxdp_map_update(flows6FD, &rawKey, &value, UInt64(CXDP_BPF_EXIST))
+    }
+
+    @inline(__always)
+    private func flushPending6(_ slot: UnsafeMutablePointer<FlowCache6.Slot>) {
+        guard slot.pointee.pendingPackets != 0 else { return }
+        if slot.pointee.used { addCounts6(slot.pointee.key, packets: slot.pointee.pendingPackets, bytes: slot.pointee.pendingBytes) }
+        slot.pointee.pendingPackets = 0
+        slot.pointee.pendingBytes = 0
+    }
+
+    @inline(__always)
+    private static func forget6(_ slot: UnsafeMutablePointer<FlowCache6.Slot>) {
+        slot.pointee.used = false
+        slot.pointee.pendingPackets = 0
+        slot.pointee.pendingBytes = 0
     }
 
     /// remember for the IPv6 cache.
     @inline(__always)
     private func remember6(_ slot: UnsafeMutablePointer<FlowCache6.Slot>, _ key: xdpfwd_flow6_key, _ value: xdpfwd_flow6?) {
         if let value {
+            if !FlowCache6.same(slot.pointee.key, key) { flushPending6(slot) }
             slot.pointee.key = key
             slot.pointee.value = value
             slot.pointee.expires = lastNow &+ cacheTTLNs
             slot.pointee.used = true
         } else if FlowCache6.same(slot.pointee.key, key) {
-            slot.pointee.used = false
+            Self.forget6(slot)
         }
     }
 

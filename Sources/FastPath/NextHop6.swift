@@ -25,7 +25,7 @@ enum NextHop6 {
     /// nh6_store: a VLAN upper as egress becomes its lower device plus the
     /// tags to push (nh_vlan_egress).
     @inline(__always)
-    static func store<S: DataPlaneState>(_ flow: inout xdpfwd_flow6, _ query: xdpfwd_fib6_query, now: UInt64, state: inout S) {
+    static func store<S: DataPlaneState>(_ flow: inout xdpfwd_flow6, _ query: xdpfwd_fib6_query, state: inout S) {
         flow.nh_ifindex = query.ifindex
         flow.nh_vlan = 0
         if query.rc == Int32(CXDP_FIB_LKUP_RET_SUCCESS) {
@@ -41,7 +41,6 @@ enum NextHop6 {
         } else {
             flow.nh_valid = 0
         }
-        flow.nh_refreshed_ns = now
     }
 
     /// nh6_snat_addr: the --snat auto IPv6 source for flows leaving through
@@ -55,16 +54,23 @@ enum NextHop6 {
         return state.lookupVLAN(ifindex, &vlan) && !Wire6.isZero(vlan.ipv6_addr) ? vlan.ipv6_addr : nil
     }
 
+    /// nh6_refresh looks the next hop up again: none cached, or `stale`
+    /// (the caller just touched last_seen).
+    @inline(__always)
+    static func needsLookup(_ flow: xdpfwd_flow6, stale: Bool) -> Bool {
+        flow.nh_valid == 0 || stale
+    }
+
     /// nh6_refresh: nil to continue, else the verdict for an untranslated
     /// packet. `proto` is the packet's upper layer (ICMPv6 for errors).
     @inline(__always)
     static func refresh<S: DataPlaneState>(_ frame: Frame, ip: Int, proto: UInt8, _ flow: inout xdpfwd_flow6, ingress: UInt32,
-                                           now: UInt64, state: inout S) -> Verdict? {
-        if flow.nh_valid != 0 && Int64(bitPattern: now &- flow.nh_refreshed_ns) <= Int64(NextHop.refreshNs) { return nil }
+                                           stale: Bool, state: inout S) -> Verdict? {
+        if !needsLookup(flow, stale: stale) { return nil }
         let query = lookup(frame, ip: ip, proto: proto, ingress: ingress, src: flow.new_saddr, dst: flow.new_daddr,
                            sport: flow.new_sport, dport: flow.new_dport, state: &state)
         guard NextHop.usable(query.rc) else { return NextHop.fail(query.rc, state: &state) }
-        store(&flow, query, now: now, state: &state)
+        store(&flow, query, state: &state)
         return nil
     }
 

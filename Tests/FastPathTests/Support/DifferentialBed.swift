@@ -270,7 +270,7 @@ final class DifferentialBed {
             var result: [[UInt8]: [UInt8]] = [:]
             for (key, value) in try maps.flows6.entries() {
                 var value = value
-                value.created_ns = 0; value.last_seen_ns = 0; value.nh_refreshed_ns = 0
+                value.created = 0; value.last_seen_ns = 0
                 result[withUnsafeBytes(of: key) { Array($0) }] = withUnsafeBytes(of: value) { Array($0) }
             }
             return result
