@@ -657,7 +657,13 @@ case_pmtu() {
     [[ $got == "$SHA_UPLOAD" ]] || { fail "IPv6 upload through the 1400-byte link: got '$(one_line "$got")'"; return; }
     route=$(ip -n "$NS_CLIENT" -6 route get "$FWD_CLIENT_SIDE_ADDR6")
     grep -q "mtu $FAR_MTU" <<<"$route" || { fail "client has no learned IPv6 PMTU: $(one_line "$route")"; return; }
-    after=$(xfwd stats --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["global"]["icmp_translated"])')
+    # FastPath publishes its counters every 200 ms: give them a moment (bounded).
+    local try
+    for ((try = 0; try < 15; try++)); do
+        after=$(xfwd stats --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["global"]["icmp_translated"])')
+        ((after - before >= 2)) && break
+        sleep 0.2
+    done
     ((after - before >= 2)) || fail "icmp_translated moved from $before to $after"
 }
 
