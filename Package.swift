@@ -52,7 +52,9 @@ let package = Package(
         // Compiles bpf/*.bpf.c with the toolchain's clang and embeds the objects.
         .plugin(name: "BPFEmbedPlugin", capability: .buildTool()),
         .testTarget(name: "RuleModelTests", dependencies: ["RuleModel"]),
-        .testTarget(name: "XDPLoaderTests", dependencies: ["XDPLoader", "RuleModel", "CXDP", "Packets", "Benchmarks"]),
-        .testTarget(name: "FastPathTests", dependencies: ["FastPath", "XDPLoader", "RuleModel", "CXDP", "Packets"]),
+        // What the privileged test targets share (capability probes).
+        .target(name: "TestSupport", dependencies: ["XDPLoader"], path: "Tests/TestSupport"),
+        .testTarget(name: "XDPLoaderTests", dependencies: ["XDPLoader", "RuleModel", "CXDP", "Packets", "Benchmarks", "TestSupport"]),
+        .testTarget(name: "FastPathTests", dependencies: ["FastPath", "XDPLoader", "RuleModel", "CXDP", "Packets", "TestSupport"]),
     ]
 )

@@ -2,6 +2,7 @@ import CXDP
 import FastPath
 import Glibc
 import Packets
+import TestSupport
 import Testing
 import XDPLoader
 

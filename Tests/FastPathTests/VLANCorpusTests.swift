@@ -1,6 +1,7 @@
 import CXDP
 @testable import FastPath
 import Packets
+import TestSupport
 import Testing
 import XDPLoader
 

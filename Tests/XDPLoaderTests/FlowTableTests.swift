@@ -1,6 +1,7 @@
 import CXDP
 import Packets
 import RuleModel
+import TestSupport
 import Testing
 @testable import XDPLoader
 

@@ -1,6 +1,7 @@
 import CXDP
 import Glibc
 import Packets
+import TestSupport
 import Testing
 @testable import XDPLoader
 

@@ -1,6 +1,7 @@
 import Benchmarks
 import Glibc
 import Packets
+import TestSupport
 import Testing
 import XDPLoader
 

@@ -1,5 +1,6 @@
 import CXDP
 import Packets
+import TestSupport
 import Testing
 @testable import XDPLoader
 

@@ -1,4 +1,5 @@
 import Packets
+import TestSupport
 import Testing
 @testable import XDPLoader
 

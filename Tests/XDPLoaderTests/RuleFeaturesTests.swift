@@ -2,6 +2,7 @@ import CXDP
 import Glibc
 import Packets
 import RuleModel
+import TestSupport
 import Testing
 @testable import XDPLoader
 

@@ -2,14 +2,15 @@ import Glibc
 import Testing
 import XDPLoader
 
-/// Probes for what privileged tests need, once per test process. Tests use
+/// Probes for what privileged tests need, once per test process. Every test
+/// target's privileged suites use
 /// `.enabled(if: Capabilities.bpfAndNetns, Capabilities.reason)` so that a
 /// machine without root, BPF or namespaces skips them with the reason.
-enum Capabilities {
+public enum Capabilities {
     /// Root, a working `ip netns`, and the kernel accepting our BPF object.
-    static let bpfAndNetns: Bool = missing == nil
+    public static let bpfAndNetns: Bool = missing == nil
 
-    static var reason: Comment { Comment(rawValue: "needs \(missing ?? "nothing"); run the suite as root on Linux with BPF") }
+    public static var reason: Comment { Comment(rawValue: "needs \(missing ?? "nothing"); run the suite as root on Linux with BPF") }
 
     private static let missing: String? = {
         guard geteuid() == 0 else { return "root (CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN)" }
