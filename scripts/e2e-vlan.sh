@@ -51,26 +51,9 @@ source "$ROOT/scripts/lab.sh"
 # shellcheck source=scripts/e2e-lib.sh
 source "$ROOT/scripts/e2e-lib.sh"
 
-XDPFWD=${XDPFWD:-}
-MODE_ARG=xdp
-while (($#)); do
-    case "$1" in
-    --xdpfwd) XDPFWD=${2:?--xdpfwd needs a path}; shift 2 ;;
-    --xdpfwd=*) XDPFWD=${1#*=}; shift ;;
-    --mode) MODE_ARG=${2:?--mode needs xdp or afpacket}; shift 2 ;;
-    -h | --help) sed -n '2,42p' "$0"; exit 0 ;;
-    *) echo "e2e-vlan: unknown argument '$1'" >&2; exit 64 ;;
-    esac
-done
-if [[ -z $XDPFWD ]]; then
-    XDPFWD="$(cd "$ROOT" && swift build --show-bin-path 2>/dev/null)/xdpfwd"
-fi
-[[ $MODE_ARG == xdp || $MODE_ARG == afpacket ]] || { echo "e2e-vlan: --mode is xdp or afpacket, not '$MODE_ARG'" >&2; exit 64; }
-XDPFWD=$(realpath -e "$XDPFWD" 2>/dev/null) || { echo "e2e-vlan: xdpfwd binary not found (use --xdpfwd PATH)" >&2; exit 1; }
-((EUID == 0)) || { echo "e2e-vlan: must run as root" >&2; exit 1; }
-for tool in ip tc ethtool curl socat python3 sha256sum bpftool; do
-    command -v "$tool" >/dev/null || { echo "e2e-vlan: missing $tool (run scripts/install-deps.sh)" >&2; exit 1; }
-done
+e2e_parse_args e2e-vlan 2,42 "$@"
+MODE_ARG=$E2E_MODE
+e2e_require e2e-vlan ip tc ethtool curl socat python3 sha256sum bpftool
 
 VID=100
 VLAN_NET=198.18.10

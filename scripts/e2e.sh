@@ -24,25 +24,9 @@ source "$ROOT/scripts/lab.sh"
 # shellcheck source=scripts/e2e-lib.sh
 source "$ROOT/scripts/e2e-lib.sh"
 
-XDPFWD=${XDPFWD:-}
-MODE=xdp
-while (($#)); do
-    case "$1" in
-    --xdpfwd) XDPFWD=${2:?--xdpfwd needs a path}; shift 2 ;;
-    --xdpfwd=*) XDPFWD=${1#*=}; shift ;;
-    --mode) MODE=${2:?--mode needs xdp or afpacket}; shift 2 ;;
-    -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
-    *) echo "e2e: unknown argument '$1'" >&2; exit 64 ;;
-    esac
-done
-if [[ -z $XDPFWD ]]; then
-    XDPFWD="$(cd "$ROOT" && swift build --show-bin-path 2>/dev/null)/xdpfwd"
-fi
-XDPFWD=$(realpath -e "$XDPFWD" 2>/dev/null) || { echo "e2e: xdpfwd binary not found (use --xdpfwd PATH)" >&2; exit 1; }
-((EUID == 0)) || { echo "e2e: must run as root" >&2; exit 1; }
-for tool in ip ethtool curl socat python3 sha256sum; do
-    command -v "$tool" >/dev/null || { echo "e2e: missing $tool (run scripts/install-deps.sh)" >&2; exit 1; }
-done
+e2e_parse_args e2e 2,17 "$@"
+MODE=$E2E_MODE
+e2e_require e2e ip ethtool curl socat python3 sha256sum
 
 # Ports and rules used throughout.
 HTTP_PORT=8000        # http.server on both backend addresses
@@ -70,7 +54,6 @@ SINK_PORT=9100        # on the far backend: replies with the sha256 of what it g
 SINK_LISTEN=$FWD_CLIENT_SIDE_ADDR:9190
 SINK_LISTEN6="[$FWD_CLIENT_SIDE_ADDR6]:9190"
 
-[[ $MODE == xdp || $MODE == afpacket ]] || { echo "e2e: --mode is xdp or afpacket, not '$MODE'" >&2; exit 64; }
 WORK=$(mktemp -d /tmp/xdpfwd-e2e.XXXXXX)
 # The afpacket forwarder's PID file, options and log (removed with WORK).
 export XDPFWD_RUN_DIR=$WORK/run
