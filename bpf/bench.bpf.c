@@ -9,11 +9,14 @@
  *   xfb_sink   the sink: counts IPv4 TCP/UDP frames, keeps a sample, drops
  *   xfb_bare   the bare limit: rewrites MACs and redirects, nothing else
  *   xfb_pass   XDP_PASS only, for veth peers that must accept redirected frames
+ *   xfb_tc_drop_udp4  TC ingress: drops IPv4 UDP, so the stack leaves what
+ *              the AF_PACKET floor forwards alone (the floor's FastPath classifier)
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
+#include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
@@ -158,6 +161,20 @@ int xfb_pass(struct xdp_md *ctx)
 {
 	/* Only there to give a veth NAPI, so it accepts redirected frames. */
 	return XDP_PASS;
+}
+
+SEC("tc")
+int xfb_tc_drop_udp4(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *iph = (void *)(eth + 1);
+
+	/* The least a classifier can do: no lookup, one protocol check. */
+	if ((void *)(iph + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP))
+		return TC_ACT_OK;
+	return iph->protocol == IPPROTO_UDP ? TC_ACT_SHOT : TC_ACT_OK;
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -127,6 +127,7 @@ d = json.load(open(sys.argv[1]))
 problems = []
 keys = {r["key"]: r for r in d["results"]}
 for key in ["bare", "xdpfwd-native", "xdpfwd-generic", "nftables-dnat", "udp-relay",
+            "xdpfwd-afpacket", "xdpfwd-afpacket-qdisc", "afpacket-floor",
             "xdpfwd-native-rules", "xdpfwd-native-dnat", "xdpfwd-native-dnat-flows"]:
     r = keys.get(key)
     if r is None: problems.append(f"{key}: missing"); continue

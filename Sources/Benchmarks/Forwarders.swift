@@ -11,6 +11,7 @@ public struct ForwarderCase: Sendable, Codable {
     public enum Kind: String, Sendable, Codable, CaseIterable {
         case bare, xdpNative = "xdpfwd-native", xdpGeneric = "xdpfwd-generic", nftDNAT = "nftables-dnat", udpRelay = "udp-relay"
         case afpacket = "xdpfwd-afpacket"
+        case afpacketFloor = "afpacket-floor"
     }
     public let key: String
     public let name: String
@@ -35,6 +36,7 @@ public struct ForwarderCase: Sendable, Codable {
             ForwarderCase(key: "nftables-dnat", name: "kernel forwarding + nftables DNAT", kind: .nftDNAT),
             ForwarderCase(key: "udp-relay", name: "UDP relay (recvmmsg/sendmmsg)", kind: .udpRelay),
             ForwarderCase(key: "xdpfwd-afpacket", name: "xdpfwd AF_PACKET (FastPath)", kind: .afpacket),
+            ForwarderCase(key: "afpacket-floor", name: "AF_PACKET floor (C: rings, fixed NAT)", kind: .afpacketFloor),
             ForwarderCase(key: "xdpfwd-afpacket-qdisc", name: "xdpfwd AF_PACKET, TX via the qdisc", kind: .afpacket,
                           qdiscBypass: false),
             ForwarderCase(key: "xdpfwd-native-rules", name: "xdpfwd native, \(scaleRules) rules", kind: .xdpNative, rules: scaleRules),
@@ -64,11 +66,11 @@ public struct ForwarderCase: Sendable, Codable {
 final class RunningForwarder: @unchecked Sendable {
     var extraThreads: [Int32] = []
     private var undo: [() -> Void] = []
-    private var relay: UDPRelay?
+    private var loop: BenchLoopThread?
 
     func stop() {
-        relay?.stop()
-        relay = nil
+        loop?.stop()
+        loop = nil
         for action in undo.reversed() { action() }
         undo = []
     }
@@ -140,9 +142,13 @@ final class RunningForwarder: @unchecked Sendable {
             try topo.fwd.exec(["nft", "-f", path])
             undo.append { _ = try? topo.fwd.exec(["nft", "delete", "table", "ip", "xfb"]) }
         case .udpRelay:
-            let relay = try UDPRelay(namespace: topo.fwd, listen: ForwarderCase.listen, backend: ForwarderCase.backend, cpu: cpu)
-            self.relay = relay
+            let relay = try UDPRelay.start(namespace: topo.fwd, listen: ForwarderCase.listen, backend: ForwarderCase.backend, cpu: cpu)
+            loop = relay
             extraThreads = [relay.tid]
+        case .afpacketFloor:
+            let floor = try AFPacketFloor.start(topo, cpu: cpu, undo: &undo)
+            loop = floor
+            extraThreads = [floor.tid]
         }
     }
 

@@ -18,6 +18,9 @@ public struct TopologyBenchmark {
         public var size = 64
         public var rate = 0.0
         public var generatorCPU = 0
+        /// Frames per live-frames batch; also the size of the generator's page
+        /// pool ring, which frames freed on the forwarder CPU return to.
+        public var generatorBatch = 64
         public var forwarderCPU = 1
         public var scaleRules = 100_000
         public var scaleFlows = 100_000
@@ -117,7 +120,7 @@ public struct TopologyBenchmark {
         o.rate = options.rate
         o.count = count
         o.duration = duration
-        o.batch = 64
+        o.batch = options.generatorBatch
         return Generator(options: o)
     }
 

@@ -22,6 +22,7 @@ struct BenchTopo: ParsableCommand {
     @Option(help: "Generator rate cap in frames per second (0: none).") var rate = 0.0
     @Option(help: "CPU of the generator (and sink).") var genCpu = 0
     @Option(help: "CPU of the forwarder.") var fwdCpu = 1
+    @Option(help: "Generator frames per live-frames batch, 1-256.") var genBatch = 64
     @Option(help: "Rules of the rule-scaling case.") var scaleRules = 100_000
     @Option(help: "Flows of the flow-scaling case.") var scaleFlows = 100_000
     @Option(help: "Comma-separated forwarder keys to run (default: all).") var only: String?
@@ -37,6 +38,7 @@ struct BenchTopo: ParsableCommand {
         options.rate = rate
         options.generatorCPU = genCpu
         options.forwarderCPU = fwdCpu
+        options.generatorBatch = genBatch
         options.scaleRules = scaleRules
         options.scaleFlows = quick ? min(scaleFlows, 2000) : scaleFlows
         options.only = only.map { $0.split(separator: ",").map(String.init) }
@@ -99,6 +101,8 @@ struct TopoJSON: Codable {
         let ns_per_packet: Summary?
         let ns_ratio_to_bare: Double?
         let pps_per_core_ratio_to_nftables: Double?
+        /// CPU per packet over the AF_PACKET floor's (afpacket-floor), when it ran.
+        let ns_ratio_to_afpacket_floor: Double?
         let pps_ratio_to_nftables: Double?
         let samples_checked: Int
         let sample_problems: [String]
@@ -135,7 +139,7 @@ struct TopoJSON: Codable {
         func pps(_ key: String) -> Double? {
             positive(report.results.first { $0.forwarder.key == key }.flatMap { Summary($0.runs.map(\.deliveredPPS))?.median })
         }
-        let bareNs = ns("bare"), nftNs = ns("nftables-dnat"), nftPPS = pps("nftables-dnat")
+        let bareNs = ns("bare"), nftNs = ns("nftables-dnat"), nftPPS = pps("nftables-dnat"), floorNs = ns("afpacket-floor")
         results = report.results.map { r in
             let nsSummary = Summary(r.runs.map(\.nsPerPacket))
             let ppsSummary = Summary(r.runs.map(\.deliveredPPS))
@@ -147,6 +151,7 @@ struct TopoJSON: Codable {
                 delivered_pps: ppsSummary, ns_per_packet: nsSummary,
                 ns_ratio_to_bare: nsSummary.flatMap { s in bareNs.map { s.median / $0 } },
                 pps_per_core_ratio_to_nftables: nsSummary.flatMap { s in nftNs.map { $0 / s.median } },
+                ns_ratio_to_afpacket_floor: nsSummary.flatMap { s in floorNs.map { s.median / $0 } },
                 pps_ratio_to_nftables: ppsSummary.flatMap { s in nftPPS.map { s.median / $0 } },
                 samples_checked: r.samplesChecked, sample_problems: Array(r.problems.prefix(5)), error: r.error)
         }
@@ -184,6 +189,10 @@ struct TopoJSON: Codable {
         printLine("")
         printLine("CPU ns/packet: CPU time of the forwarder's threads (NAPI kthreads of its interfaces, relay thread) per delivered packet.")
         printLine("/core vs nftables: packets per second per forwarding core (1e9 / ns per packet) relative to nftables DNAT.")
+        for r in results where r.key.hasPrefix("xdpfwd-afpacket") {
+            guard let floor = r.ns_ratio_to_afpacket_floor else { continue }
+            printLine("\(r.name): " + String(format: "%.2fx", floor) + " the CPU per packet of the AF_PACKET floor (its rings, no logic)")
+        }
         if let prog {
             printLine("")
             printLine("bench prog (BPF_PROG_TEST_RUN, program alone, minus an empty program):")

@@ -45,6 +45,31 @@ int cxdp_udp_socket(uint32_t addr, uint16_t port, uint32_t peer,
 int cxdp_udp_relay(int in_fd, int out_fd, unsigned batch,
                    volatile int *stop, volatile uint64_t *relayed);
 
+/* The AF_PACKET floor (bench_afp_floor.c): FastPath's rings and batching
+ * with a fixed full-NAT rewrite and nothing else. Addresses and ports are
+ * network order; geometry as FastPath's RingGeometry. */
+struct cxdp_afp_floor_cfg {
+	int in_ifindex, out_ifindex;
+	uint32_t block_size, block_count, frame_size, retire_ms;
+	uint32_t tx_block_size, tx_block_count, tx_frame_size;
+	uint8_t src_mac[6], dst_mac[6];
+	uint32_t listen_addr, source_addr, backend_addr;
+	uint16_t listen_port, source_port, backend_port;
+};
+struct cxdp_afp_floor {
+	struct cxdp_afp_floor_cfg cfg;
+	int rx_fd, tx_fd;
+	void *rx_map, *tx_map;
+	size_t rx_len, tx_len;
+};
+/* Opens the RX ring on in_ifindex and the TX ring (PACKET_QDISC_BYPASS) on
+ * out_ifindex. 0 or -errno; on failure nothing stays open. */
+int cxdp_afp_floor_open(const struct cxdp_afp_floor_cfg *cfg, struct cxdp_afp_floor *floor);
+/* Forwards IPv4 UDP to the listen endpoint until *stop becomes non-zero;
+ * *forwarded counts frames queued for TX. */
+void cxdp_afp_floor_run(struct cxdp_afp_floor *floor, volatile int *stop, volatile uint64_t *forwarded);
+void cxdp_afp_floor_close(struct cxdp_afp_floor *floor);
+
 /* Average round trip (ns) of a cache line bounced between two threads
  * pinned to cpu_a and cpu_b; -errno on failure. */
 double cxdp_cacheline_pingpong_ns(int cpu_a, int cpu_b, unsigned rounds);

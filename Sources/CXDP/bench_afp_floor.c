@@ -1,0 +1,161 @@
+/*
+ * bench_afp_floor.c: the AF_PACKET floor of `bench topo`, see
+ * cxdp_bench.h. The same rings FastPath opens (afp.c, same geometry and
+ * options), the same batching (drain every ready block, copy each frame
+ * once into a TX slot, one kick per round), and the least a full-NAT
+ * forwarder must do per packet: a fixed rewrite, no lookup, no state. What
+ * it costs is what any AF_PACKET forwarder pays on this kernel before its
+ * own logic.
+ */
+#include "cxdp_bench.h"
+#include "cxdp_afp.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <linux/if_ether.h>
+#include <netinet/in.h>
+
+/* RFC 1624 incremental update of a 16-bit one's complement checksum. */
+static inline uint16_t floor_csum_replace(uint16_t check, uint16_t old, uint16_t new)
+{
+	uint32_t sum = (uint16_t)~check + (uint16_t)~old + new;
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+static inline uint16_t floor_csum_replace32(uint16_t check, uint32_t old, uint32_t new)
+{
+	check = floor_csum_replace(check, (uint16_t)(old >> 16), (uint16_t)(new >> 16));
+	return floor_csum_replace(check, (uint16_t)old, (uint16_t)new);
+}
+
+/*
+ * Rewrites one frame for cfg's rule in place: 1 when it is IPv4 UDP to the
+ * listen endpoint with TTL > 1 (then translated), else 0 (left alone).
+ * Fields are read and written as the wire has them (network order).
+ */
+static int floor_translate(uint8_t *frame, uint32_t len, const struct cxdp_afp_floor_cfg *cfg)
+{
+	if (len < ETH_HLEN + 20 + 8)
+		return 0;
+	uint16_t ethertype;
+	memcpy(&ethertype, frame + 12, 2);
+	uint8_t *ip = frame + ETH_HLEN;
+	if (ethertype != htons(ETH_P_IP) || ip[0] != 0x45 || ip[9] != IPPROTO_UDP || ip[8] <= 1)
+		return 0;
+	uint8_t *udp = ip + 20;
+	uint32_t saddr, daddr;
+	uint16_t sport, dport, ip_check, udp_check, ttl_word;
+	memcpy(&saddr, ip + 12, 4);
+	memcpy(&daddr, ip + 16, 4);
+	memcpy(&sport, udp, 2);
+	memcpy(&dport, udp + 2, 2);
+	if (daddr != cfg->listen_addr || dport != cfg->listen_port)
+		return 0;
+	memcpy(&ip_check, ip + 10, 2);
+	memcpy(&udp_check, udp + 6, 2);
+	memcpy(&ttl_word, ip + 8, 2);
+	uint16_t new_ttl_word = ttl_word;
+	((uint8_t *)&new_ttl_word)[0] -= 1;
+	ip_check = floor_csum_replace(ip_check, ttl_word, new_ttl_word);
+	ip_check = floor_csum_replace32(ip_check, saddr, cfg->source_addr);
+	ip_check = floor_csum_replace32(ip_check, daddr, cfg->backend_addr);
+	if (udp_check) {
+		udp_check = floor_csum_replace32(udp_check, saddr, cfg->source_addr);
+		udp_check = floor_csum_replace32(udp_check, daddr, cfg->backend_addr);
+		udp_check = floor_csum_replace(udp_check, sport, cfg->source_port);
+		udp_check = floor_csum_replace(udp_check, dport, cfg->backend_port);
+		if (!udp_check)
+			udp_check = 0xffff;
+	}
+	memcpy(frame, cfg->dst_mac, 6);
+	memcpy(frame + 6, cfg->src_mac, 6);
+	memcpy(ip + 8, &new_ttl_word, 2);
+	memcpy(ip + 10, &ip_check, 2);
+	memcpy(ip + 12, &cfg->source_addr, 4);
+	memcpy(ip + 16, &cfg->backend_addr, 4);
+	memcpy(udp, &cfg->source_port, 2);
+	memcpy(udp + 2, &cfg->backend_port, 2);
+	memcpy(udp + 6, &udp_check, 2);
+	return 1;
+}
+
+int cxdp_afp_floor_open(const struct cxdp_afp_floor_cfg *cfg, struct cxdp_afp_floor *floor)
+{
+	const char *failed = NULL;
+	*floor = (struct cxdp_afp_floor){ .cfg = *cfg, .rx_fd = -1, .tx_fd = -1 };
+	floor->rx_len = (size_t)cfg->block_size * cfg->block_count;
+	floor->tx_len = (size_t)cfg->tx_block_size * cfg->tx_block_count;
+	int rx = cxdp_afp_rx_open(cfg->in_ifindex, cfg->block_size, cfg->block_count, cfg->frame_size,
+				  cfg->retire_ms, -1, &floor->rx_map, &failed);
+	if (rx < 0)
+		return rx;
+	floor->rx_fd = rx;
+	int tx = cxdp_afp_tx_open(cfg->out_ifindex, cfg->tx_block_size, cfg->tx_block_count, cfg->tx_frame_size,
+				  1, &floor->tx_map, &failed);
+	if (tx < 0) {
+		cxdp_afp_floor_close(floor);
+		return tx;
+	}
+	floor->tx_fd = tx;
+	return 0;
+}
+
+void cxdp_afp_floor_close(struct cxdp_afp_floor *floor)
+{
+	if (floor->tx_fd >= 0)
+		cxdp_afp_close(floor->tx_fd, floor->tx_map, floor->tx_len);
+	if (floor->rx_fd >= 0)
+		cxdp_afp_close(floor->rx_fd, floor->rx_map, floor->rx_len);
+	floor->tx_fd = floor->rx_fd = -1;
+}
+
+void cxdp_afp_floor_run(struct cxdp_afp_floor *floor, volatile int *stop, volatile uint64_t *forwarded)
+{
+	const struct cxdp_afp_floor_cfg *cfg = &floor->cfg;
+	uint8_t *rx_map = floor->rx_map, *tx_map = floor->tx_map;
+	uint32_t tx_frames = (uint32_t)(floor->tx_len / cfg->tx_frame_size), tx_next = 0, block_index = 0;
+	uint32_t capacity = cxdp_afp_tx_capacity(cfg->tx_frame_size);
+	struct pollfd pfd = { .fd = floor->rx_fd, .events = POLLIN | POLLERR };
+	uint64_t count = 0;
+	while (!*stop) {
+		int worked = 0, pending = 0;
+		for (;;) {
+			struct tpacket_block_desc *block = cxdp_afp_block(rx_map, cfg->block_size, block_index);
+			if (!cxdp_afp_block_ready(block))
+				break;
+			worked = 1;
+			struct tpacket3_hdr *packet = cxdp_afp_block_first(block);
+			uint32_t packets = cxdp_afp_block_packets(block);
+			for (uint32_t i = 0; i < packets; i++, packet = cxdp_afp_next(packet)) {
+				uint32_t len = cxdp_afp_snaplen(packet);
+				uint8_t *data = cxdp_afp_data(packet);
+				if (len != cxdp_afp_len(packet) || len > capacity || !floor_translate(data, len, cfg))
+					continue;
+				struct tpacket2_hdr *slot = cxdp_afp_tx_frame(tx_map, cfg->tx_frame_size, tx_next);
+				if (!cxdp_afp_tx_available(slot)) {
+					cxdp_afp_tx_kick(floor->tx_fd);
+					pending = 0;
+					if (!cxdp_afp_tx_available(slot))
+						continue; /* the device is behind: dropped, as FastPath does */
+				}
+				memcpy(cxdp_afp_tx_data(slot), data, len);
+				cxdp_afp_tx_submit(slot, len);
+				tx_next = tx_next + 1 == tx_frames ? 0 : tx_next + 1;
+				pending++;
+				count++;
+			}
+			cxdp_afp_block_release(block);
+			block_index = block_index + 1 == cfg->block_count ? 0 : block_index + 1;
+		}
+		if (pending)
+			cxdp_afp_tx_kick(floor->tx_fd);
+		*forwarded = count;
+		if (!worked)
+			poll(&pfd, 1, 100);
+	}
+}
