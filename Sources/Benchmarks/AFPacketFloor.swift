@@ -13,7 +13,7 @@ import XDPLoader
 enum AFPacketFloor {
     /// Runs in the forwarder namespace; returns the loop thread and undoes
     /// (the classifier) in `undo`.
-    static func start(_ topo: Topology, cpu: Int, undo: inout [() -> Void]) throws -> BenchLoopThread {
+    static func start(_ topo: Topology, cpu: Int, sendmmsg: Bool, undo: inout [() -> Void]) throws -> BenchLoopThread {
         let object = try BenchObject()
         let program = try object.program("xfb_tc_drop_udp4")
         let (inIndex, outIndex) = try topo.fwd.enter { (try Interface.named(topo.f0).ifindex, try Interface.named(topo.f1).ifindex) }
@@ -22,10 +22,12 @@ enum AFPacketFloor {
                                            "bpf_tc_attach", "\(topo.f0) ingress") }
         let destroy = createdHook
         undo.append { _ = try? topo.fwd.enter { _ = cxdp_tc_ingress_detach(Int32(inIndex), destroy) }; withExtendedLifetime(object) {} }
-        let config = floorConfig(inIndex, outIndex)
+        var config = floorConfig(inIndex, outIndex)
+        config.tx_sendmmsg = sendmmsg ? 1 : 0
+        let fixedConfig = config
         return try BenchLoopThread(name: "AF_PACKET floor", namespace: topo.fwd, cpu: cpu) {
             let floor = UnsafeMutablePointer<cxdp_afp_floor>.allocate(capacity: 1)
-            var cfg = config
+            var cfg = fixedConfig
             let rc = cxdp_afp_floor_open(&cfg, floor)
             if rc < 0 {
                 floor.deallocate()

@@ -20,6 +20,7 @@ public struct ForwarderCase: Sendable, Codable {
     public var flows = 1
     public var snat = true     // full NAT (source becomes the forwarder's)
     public var qdiscBypass = true  // AF_PACKET TX: PACKET_QDISC_BYPASS (else through the qdisc)
+    public var txSendmmsg = false  // the AF_PACKET floor: sendmmsg(2) instead of a TX ring
 
     /// The listen endpoint the generator sends to, the backend the sink is.
     static let listen: Packet.Endpoint = "198.18.0.1:5000"
@@ -37,6 +38,8 @@ public struct ForwarderCase: Sendable, Codable {
             ForwarderCase(key: "udp-relay", name: "UDP relay (recvmmsg/sendmmsg)", kind: .udpRelay),
             ForwarderCase(key: "xdpfwd-afpacket", name: "xdpfwd AF_PACKET (FastPath)", kind: .afpacket),
             ForwarderCase(key: "afpacket-floor", name: "AF_PACKET floor (C: rings, fixed NAT)", kind: .afpacketFloor),
+            ForwarderCase(key: "afpacket-floor-sendmmsg", name: "AF_PACKET floor, TX by sendmmsg", kind: .afpacketFloor,
+                          qdiscBypass: true, txSendmmsg: true),
             ForwarderCase(key: "xdpfwd-afpacket-qdisc", name: "xdpfwd AF_PACKET, TX via the qdisc", kind: .afpacket,
                           qdiscBypass: false),
             ForwarderCase(key: "xdpfwd-native-rules", name: "xdpfwd native, \(scaleRules) rules", kind: .xdpNative, rules: scaleRules),
@@ -146,7 +149,7 @@ final class RunningForwarder: @unchecked Sendable {
             loop = relay
             extraThreads = [relay.tid]
         case .afpacketFloor:
-            let floor = try AFPacketFloor.start(topo, cpu: cpu, undo: &undo)
+            let floor = try AFPacketFloor.start(topo, cpu: cpu, sendmmsg: c.txSendmmsg, undo: &undo)
             loop = floor
             extraThreads = [floor.tid]
         }

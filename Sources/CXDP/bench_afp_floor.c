@@ -7,6 +7,7 @@
  * it costs is what any AF_PACKET forwarder pays on this kernel before its
  * own logic.
  */
+#define _GNU_SOURCE
 #include "cxdp_bench.h"
 #include "cxdp_afp.h"
 
@@ -14,6 +15,8 @@
 #include <poll.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
+#include <linux/if_packet.h>
 #include <arpa/inet.h>
 #include <linux/if_ether.h>
 #include <netinet/in.h>
@@ -84,6 +87,87 @@ static int floor_translate(uint8_t *frame, uint32_t len, const struct cxdp_afp_f
 	return 1;
 }
 
+/* A packet socket that only sends, bound to ifindex, PACKET_QDISC_BYPASS,
+ * with room for a burst of skbs in flight. fd or -errno. */
+static int floor_plain_socket(int ifindex)
+{
+	int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0), one = 1, sndbuf = 8 << 20;
+	struct sockaddr_ll addr = { .sll_family = AF_PACKET, .sll_ifindex = ifindex };
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof(one)) ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf)) ||
+	    bind(fd, (struct sockaddr *)&addr, sizeof(addr))) {
+		int err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+#define FLOOR_BATCH 64
+
+/* Sends the gathered frames; those the device refuses are dropped. */
+static void floor_sendmmsg(int fd, struct mmsghdr *msgs, unsigned *n)
+{
+	unsigned sent = 0;
+	while (sent < *n) {
+		int r = sendmmsg(fd, msgs + sent, *n - sent, MSG_DONTWAIT);
+		if (r <= 0) {
+			if (r < 0 && errno == EINTR)
+				continue;
+			break;
+		}
+		sent += (unsigned)r;
+	}
+	*n = 0;
+}
+
+/* The floor's loop with sendmmsg: frames go out from the RX block itself,
+ * so every batch is sent before its block is handed back. */
+static void floor_run_sendmmsg(struct cxdp_afp_floor *floor, volatile int *stop, volatile uint64_t *forwarded)
+{
+	const struct cxdp_afp_floor_cfg *cfg = &floor->cfg;
+	struct mmsghdr msgs[FLOOR_BATCH];
+	struct iovec iov[FLOOR_BATCH];
+	struct pollfd pfd = { .fd = floor->rx_fd, .events = POLLIN | POLLERR };
+	uint32_t block_index = 0;
+	unsigned n = 0;
+	uint64_t count = 0;
+	memset(msgs, 0, sizeof(msgs));
+	for (unsigned i = 0; i < FLOOR_BATCH; i++) {
+		msgs[i].msg_hdr.msg_iov = &iov[i];
+		msgs[i].msg_hdr.msg_iovlen = 1;
+	}
+	while (!*stop) {
+		int worked = 0;
+		for (;;) {
+			struct tpacket_block_desc *block = cxdp_afp_block(floor->rx_map, cfg->block_size, block_index);
+			if (!cxdp_afp_block_ready(block))
+				break;
+			worked = 1;
+			struct tpacket3_hdr *packet = cxdp_afp_block_first(block);
+			uint32_t packets = cxdp_afp_block_packets(block);
+			for (uint32_t i = 0; i < packets; i++, packet = cxdp_afp_next(packet)) {
+				uint32_t len = cxdp_afp_snaplen(packet);
+				uint8_t *data = cxdp_afp_data(packet);
+				if (len != cxdp_afp_len(packet) || !floor_translate(data, len, cfg))
+					continue;
+				iov[n] = (struct iovec){ .iov_base = data, .iov_len = len };
+				count++;
+				if (++n == FLOOR_BATCH)
+					floor_sendmmsg(floor->tx_fd, msgs, &n);
+			}
+			floor_sendmmsg(floor->tx_fd, msgs, &n);
+			cxdp_afp_block_release(block);
+			block_index = block_index + 1 == cfg->block_count ? 0 : block_index + 1;
+		}
+		*forwarded = count;
+		if (!worked)
+			poll(&pfd, 1, 100);
+	}
+}
+
 int cxdp_afp_floor_open(const struct cxdp_afp_floor_cfg *cfg, struct cxdp_afp_floor *floor)
 {
 	const char *failed = NULL;
@@ -95,8 +179,9 @@ int cxdp_afp_floor_open(const struct cxdp_afp_floor_cfg *cfg, struct cxdp_afp_fl
 	if (rx < 0)
 		return rx;
 	floor->rx_fd = rx;
-	int tx = cxdp_afp_tx_open(cfg->out_ifindex, cfg->tx_block_size, cfg->tx_block_count, cfg->tx_frame_size,
-				  1, &floor->tx_map, &failed);
+	int tx = cfg->tx_sendmmsg ? floor_plain_socket(cfg->out_ifindex)
+				  : cxdp_afp_tx_open(cfg->out_ifindex, cfg->tx_block_size, cfg->tx_block_count,
+						     cfg->tx_frame_size, 1, &floor->tx_map, &failed);
 	if (tx < 0) {
 		cxdp_afp_floor_close(floor);
 		return tx;
@@ -107,8 +192,10 @@ int cxdp_afp_floor_open(const struct cxdp_afp_floor_cfg *cfg, struct cxdp_afp_fl
 
 void cxdp_afp_floor_close(struct cxdp_afp_floor *floor)
 {
-	if (floor->tx_fd >= 0)
+	if (floor->tx_fd >= 0 && floor->tx_map)
 		cxdp_afp_close(floor->tx_fd, floor->tx_map, floor->tx_len);
+	else if (floor->tx_fd >= 0)
+		close(floor->tx_fd);
 	if (floor->rx_fd >= 0)
 		cxdp_afp_close(floor->rx_fd, floor->rx_map, floor->rx_len);
 	floor->tx_fd = floor->rx_fd = -1;
@@ -117,6 +204,10 @@ void cxdp_afp_floor_close(struct cxdp_afp_floor *floor)
 void cxdp_afp_floor_run(struct cxdp_afp_floor *floor, volatile int *stop, volatile uint64_t *forwarded)
 {
 	const struct cxdp_afp_floor_cfg *cfg = &floor->cfg;
+	if (cfg->tx_sendmmsg) {
+		floor_run_sendmmsg(floor, stop, forwarded);
+		return;
+	}
 	uint8_t *rx_map = floor->rx_map, *tx_map = floor->tx_map;
 	uint32_t tx_frames = (uint32_t)(floor->tx_len / cfg->tx_frame_size), tx_next = 0, block_index = 0;
 	uint32_t capacity = cxdp_afp_tx_capacity(cfg->tx_frame_size);

@@ -55,6 +55,9 @@ struct cxdp_afp_floor_cfg {
 	uint8_t src_mac[6], dst_mac[6];
 	uint32_t listen_addr, source_addr, backend_addr;
 	uint16_t listen_port, source_port, backend_port;
+	/* 1: send with sendmmsg(2) on a plain packet socket, straight from the
+	 * RX block, instead of through a TX ring. */
+	int tx_sendmmsg;
 };
 struct cxdp_afp_floor {
 	struct cxdp_afp_floor_cfg cfg;
