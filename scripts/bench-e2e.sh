@@ -127,7 +127,7 @@ d = json.load(open(sys.argv[1]))
 problems = []
 keys = {r["key"]: r for r in d["results"]}
 for key in ["bare", "xdpfwd-native", "xdpfwd-generic", "nftables-dnat", "udp-relay",
-            "xdpfwd-afpacket", "xdpfwd-afpacket-qdisc", "afpacket-floor",
+            "xdpfwd-afpacket", "xdpfwd-afpacket-qdisc", "afpacket-floor", "afpacket-floor-sendmmsg",
             "xdpfwd-native-rules", "xdpfwd-native-dnat", "xdpfwd-native-dnat-flows"]:
     r = keys.get(key)
     if r is None: problems.append(f"{key}: missing"); continue
@@ -142,6 +142,8 @@ for key in ["bare", "xdpfwd-native", "xdpfwd-generic", "nftables-dnat", "udp-rel
 if abs(keys["bare"]["ns_ratio_to_bare"] - 1) > 1e-9: problems.append("bare ratio is not 1")
 if keys["xdpfwd-native-rules"]["rules"] != 100000: problems.append("rule-scaling case has not 100000 rules")
 if not d["machine"].get("cache_before"): problems.append("no cache probe")
+if keys["afpacket-floor"]["ns_ratio_to_afpacket_floor"] != 1: problems.append("floor ratio to itself is not 1")
+if keys["xdpfwd-afpacket"].get("ns_ratio_to_afpacket_floor") is None: problems.append("FastPath has no ratio to the floor")
 open(sys.argv[1] + ".err", "w").write("; ".join(problems))
 sys.exit(1 if problems else 0)
 PY
@@ -167,7 +169,10 @@ case_topo_interrupt() {
 case_topo_usage() {
     local rc
     "$XDPFWD" bench topo --only nosuch >/dev/null 2>&1; rc=$?
-    ((rc == 64)) || fail "--only nosuch: exit $rc"
+    ((rc == 64)) || fail "--only nosuch: exit $rc" || return
+    "$XDPFWD" bench topo --gen-batch 257 >/dev/null 2>"$WORK/usage.err"; rc=$?
+    ((rc == 64)) || fail "--gen-batch 257: exit $rc" || return
+    grep -q -- "--gen-batch 257: must be 1-256" "$WORK/usage.err" || fail "--gen-batch 257: $(cat "$WORK/usage.err")"
 }
 
 if ! setup_pair; then

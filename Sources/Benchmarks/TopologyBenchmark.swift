@@ -36,6 +36,7 @@ public struct TopologyBenchmark {
             guard (60...1514).contains(size) else { throw bad("--size must be 60-1514") }
             let cpus = sysconf(Int32(_SC_NPROCESSORS_ONLN))
             guard (0..<cpus).contains(generatorCPU), (0..<cpus).contains(forwarderCPU) else { throw bad("CPU out of range (0-\(cpus - 1))") }
+            guard (1...256).contains(generatorBatch) else { throw bad("--gen-batch \(generatorBatch): must be 1-256 (the veth ring holds 256)") }
             guard (1...131_000).contains(scaleRules), (1...130_000).contains(scaleFlows) else { throw bad("scale counts out of range") }
             if let only {
                 let keys = Set(ForwarderCase.standard(scaleRules: 1, scaleFlows: 1).map(\.key))
