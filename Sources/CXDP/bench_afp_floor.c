@@ -107,12 +107,24 @@ static int floor_plain_socket(int ifindex)
 
 #define FLOOR_BATCH 64
 
+/* The TX side of one floor run: a TX ring (copy into a slot, one kick per
+ * round), or sendmmsg(2) straight from the RX block (one call per block at
+ * most FLOOR_BATCH frames, before the block goes back to the kernel). */
+struct floor_tx {
+	int fd, sendmmsg;
+	uint8_t *ring;
+	uint32_t frame_size, frames, next, capacity, pending;
+	unsigned n;
+	struct mmsghdr msgs[FLOOR_BATCH];
+	struct iovec iov[FLOOR_BATCH];
+};
+
 /* Sends the gathered frames; those the device refuses are dropped. */
-static void floor_sendmmsg(int fd, struct mmsghdr *msgs, unsigned *n)
+static void floor_flush(struct floor_tx *t)
 {
 	unsigned sent = 0;
-	while (sent < *n) {
-		int r = sendmmsg(fd, msgs + sent, *n - sent, MSG_DONTWAIT);
+	while (sent < t->n) {
+		int r = sendmmsg(t->fd, t->msgs + sent, t->n - sent, MSG_DONTWAIT);
 		if (r <= 0) {
 			if (r < 0 && errno == EINTR)
 				continue;
@@ -120,52 +132,32 @@ static void floor_sendmmsg(int fd, struct mmsghdr *msgs, unsigned *n)
 		}
 		sent += (unsigned)r;
 	}
-	*n = 0;
+	t->n = 0;
 }
 
-/* The floor's loop with sendmmsg: frames go out from the RX block itself,
- * so every batch is sent before its block is handed back. */
-static void floor_run_sendmmsg(struct cxdp_afp_floor *floor, volatile int *stop, volatile uint64_t *forwarded)
+/* Hands one translated frame to the TX side; 1 if it was taken. */
+static int floor_emit(struct floor_tx *t, uint8_t *data, uint32_t len)
 {
-	const struct cxdp_afp_floor_cfg *cfg = &floor->cfg;
-	struct mmsghdr msgs[FLOOR_BATCH];
-	struct iovec iov[FLOOR_BATCH];
-	struct pollfd pfd = { .fd = floor->rx_fd, .events = POLLIN | POLLERR };
-	uint32_t block_index = 0;
-	unsigned n = 0;
-	uint64_t count = 0;
-	memset(msgs, 0, sizeof(msgs));
-	for (unsigned i = 0; i < FLOOR_BATCH; i++) {
-		msgs[i].msg_hdr.msg_iov = &iov[i];
-		msgs[i].msg_hdr.msg_iovlen = 1;
+	if (t->sendmmsg) {
+		t->iov[t->n] = (struct iovec){ .iov_base = data, .iov_len = len };
+		if (++t->n == FLOOR_BATCH)
+			floor_flush(t);
+		return 1;
 	}
-	while (!*stop) {
-		int worked = 0;
-		for (;;) {
-			struct tpacket_block_desc *block = cxdp_afp_block(floor->rx_map, cfg->block_size, block_index);
-			if (!cxdp_afp_block_ready(block))
-				break;
-			worked = 1;
-			struct tpacket3_hdr *packet = cxdp_afp_block_first(block);
-			uint32_t packets = cxdp_afp_block_packets(block);
-			for (uint32_t i = 0; i < packets; i++, packet = cxdp_afp_next(packet)) {
-				uint32_t len = cxdp_afp_snaplen(packet);
-				uint8_t *data = cxdp_afp_data(packet);
-				if (len != cxdp_afp_len(packet) || !floor_translate(data, len, cfg))
-					continue;
-				iov[n] = (struct iovec){ .iov_base = data, .iov_len = len };
-				count++;
-				if (++n == FLOOR_BATCH)
-					floor_sendmmsg(floor->tx_fd, msgs, &n);
-			}
-			floor_sendmmsg(floor->tx_fd, msgs, &n);
-			cxdp_afp_block_release(block);
-			block_index = block_index + 1 == cfg->block_count ? 0 : block_index + 1;
-		}
-		*forwarded = count;
-		if (!worked)
-			poll(&pfd, 1, 100);
+	if (len > t->capacity)
+		return 0;
+	struct tpacket2_hdr *slot = cxdp_afp_tx_frame(t->ring, t->frame_size, t->next);
+	if (!cxdp_afp_tx_available(slot)) {
+		cxdp_afp_tx_kick(t->fd);
+		t->pending = 0;
+		if (!cxdp_afp_tx_available(slot))
+			return 0; /* the device is behind: dropped, as FastPath does */
 	}
+	memcpy(cxdp_afp_tx_data(slot), data, len);
+	cxdp_afp_tx_submit(slot, len);
+	t->next = t->next + 1 == t->frames ? 0 : t->next + 1;
+	t->pending++;
+	return 1;
 }
 
 int cxdp_afp_floor_open(const struct cxdp_afp_floor_cfg *cfg, struct cxdp_afp_floor *floor)
@@ -204,19 +196,20 @@ void cxdp_afp_floor_close(struct cxdp_afp_floor *floor)
 void cxdp_afp_floor_run(struct cxdp_afp_floor *floor, volatile int *stop, volatile uint64_t *forwarded)
 {
 	const struct cxdp_afp_floor_cfg *cfg = &floor->cfg;
-	if (cfg->tx_sendmmsg) {
-		floor_run_sendmmsg(floor, stop, forwarded);
-		return;
+	struct floor_tx t = { .fd = floor->tx_fd, .sendmmsg = cfg->tx_sendmmsg, .ring = floor->tx_map,
+		.frame_size = cfg->tx_frame_size, .frames = (uint32_t)(floor->tx_len / cfg->tx_frame_size),
+		.capacity = cxdp_afp_tx_capacity(cfg->tx_frame_size) };
+	for (unsigned i = 0; i < FLOOR_BATCH; i++) {
+		t.msgs[i].msg_hdr.msg_iov = &t.iov[i];
+		t.msgs[i].msg_hdr.msg_iovlen = 1;
 	}
-	uint8_t *rx_map = floor->rx_map, *tx_map = floor->tx_map;
-	uint32_t tx_frames = (uint32_t)(floor->tx_len / cfg->tx_frame_size), tx_next = 0, block_index = 0;
-	uint32_t capacity = cxdp_afp_tx_capacity(cfg->tx_frame_size);
 	struct pollfd pfd = { .fd = floor->rx_fd, .events = POLLIN | POLLERR };
+	uint32_t block_index = 0;
 	uint64_t count = 0;
 	while (!*stop) {
-		int worked = 0, pending = 0;
+		int worked = 0;
 		for (;;) {
-			struct tpacket_block_desc *block = cxdp_afp_block(rx_map, cfg->block_size, block_index);
+			struct tpacket_block_desc *block = cxdp_afp_block(floor->rx_map, cfg->block_size, block_index);
 			if (!cxdp_afp_block_ready(block))
 				break;
 			worked = 1;
@@ -225,26 +218,18 @@ void cxdp_afp_floor_run(struct cxdp_afp_floor *floor, volatile int *stop, volati
 			for (uint32_t i = 0; i < packets; i++, packet = cxdp_afp_next(packet)) {
 				uint32_t len = cxdp_afp_snaplen(packet);
 				uint8_t *data = cxdp_afp_data(packet);
-				if (len != cxdp_afp_len(packet) || len > capacity || !floor_translate(data, len, cfg))
-					continue;
-				struct tpacket2_hdr *slot = cxdp_afp_tx_frame(tx_map, cfg->tx_frame_size, tx_next);
-				if (!cxdp_afp_tx_available(slot)) {
-					cxdp_afp_tx_kick(floor->tx_fd);
-					pending = 0;
-					if (!cxdp_afp_tx_available(slot))
-						continue; /* the device is behind: dropped, as FastPath does */
-				}
-				memcpy(cxdp_afp_tx_data(slot), data, len);
-				cxdp_afp_tx_submit(slot, len);
-				tx_next = tx_next + 1 == tx_frames ? 0 : tx_next + 1;
-				pending++;
-				count++;
+				if (len == cxdp_afp_len(packet) && floor_translate(data, len, cfg) && floor_emit(&t, data, len))
+					count++;
 			}
+			if (t.n)
+				floor_flush(&t);
 			cxdp_afp_block_release(block);
 			block_index = block_index + 1 == cfg->block_count ? 0 : block_index + 1;
 		}
-		if (pending)
-			cxdp_afp_tx_kick(floor->tx_fd);
+		if (t.pending) {
+			cxdp_afp_tx_kick(t.fd);
+			t.pending = 0;
+		}
 		*forwarded = count;
 		if (!worked)
 			poll(&pfd, 1, 100);
