@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0 OR MIT */
 /*
- * fastpath.h: the two kernel-side helpers of FastPath, the AF_PACKET
+ * fastpath.h: the kernel-side helpers of FastPath, the AF_PACKET
  * fallback (Sources/FastPath), which forwards in user space from packet
  * rings with the same maps as the XDP program.
  *
  * - fp_fib_query: bpf_fib_lookup on a struct xdpfwd_fib_query, so user
  *   space routes exactly as nh_fib_lookup does (run via BPF_PROG_TEST_RUN);
  *   IPv6: fp_fib6_query (fastpath6.h).
+ * - fp_ct_add: a worker's deferred per-flow counts added to an entry in
+ *   place (run via BPF_PROG_TEST_RUN), so they never overwrite what
+ *   another writer changed in it; IPv6: fp_ct6_add (fastpath6.h).
  * - fp_taken: the decision of the TC classifier on FastPath interfaces.
  *   AF_PACKET taps see a packet before TC ingress; the classifier drops
  *   the original of every packet FastPath will forward, so the stack does
@@ -55,6 +58,20 @@ static __always_inline void fp_fib_query(void *ctx, struct xdpfwd_fib_query *q)
 	q->ifindex = fib.ifindex;
 	__builtin_memcpy(q->smac, fib.smac, ETH_ALEN);
 	__builtin_memcpy(q->dmac, fib.dmac, ETH_ALEN);
+}
+
+/* Adds q's counts to the entry at q->key; false when there is none.
+ * Atomic adds: two workers may flush the same entry at once. */
+static __always_inline int fp_ct_add(const struct xdpfwd_ct_add *q)
+{
+	struct xdpfwd_flow_key key = q->key;
+	struct xdpfwd_flow *e = bpf_map_lookup_elem(&xdpfwd_flows, &key);
+
+	if (!e)
+		return 0;
+	__sync_fetch_and_add(&e->packets, q->packets);
+	__sync_fetch_and_add(&e->bytes, q->bytes);
+	return 1;
 }
 
 /*

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0 OR MIT */
 /*
- * fastpath6.h: the IPv6 halves of fastpath.h's two helpers for FastPath,
+ * fastpath6.h: the IPv6 halves of fastpath.h's helpers for FastPath,
  * the AF_PACKET fallback.
  *
  * - fp_fib6_query: bpf_fib_lookup with AF_INET6 on a struct
  *   xdpfwd_fib6_query, exactly as nh6_fib_lookup makes it.
+ * - fp_ct6_add: fp_ct_add on an xdpfwd_flows6 entry.
  * - fp_taken6: the TC classifier's decision for an IPv6 frame. It mirrors
  *   xdpfwd_process6's pass decisions up to the FIB lookup: parse_ip6hdr's
  *   bounded extension-header walk, the TCP/UDP checks, hop limit, a live
@@ -50,6 +51,19 @@ static __always_inline void fp_fib6_query(void *ctx, struct xdpfwd_fib6_query *q
 	q->ifindex = fib.ifindex;
 	__builtin_memcpy(q->smac, fib.smac, ETH_ALEN);
 	__builtin_memcpy(q->dmac, fib.dmac, ETH_ALEN);
+}
+
+/* fp_ct_add on the IPv6 table. */
+static __always_inline int fp_ct6_add(const struct xdpfwd_ct6_add *q)
+{
+	struct xdpfwd_flow6_key key = q->key;
+	struct xdpfwd_flow6 *e = bpf_map_lookup_elem(&xdpfwd_flows6, &key);
+
+	if (!e)
+		return 0;
+	__sync_fetch_and_add(&e->packets, q->packets);
+	__sync_fetch_and_add(&e->bytes, q->bytes);
+	return 1;
 }
 
 /* An ICMPv6 error at off whose quote is a packet of a live flow; msg_end

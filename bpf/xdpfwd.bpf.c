@@ -14,6 +14,8 @@
  *   xdpfwd_afp_tc  clsact ingress on FastPath (AF_PACKET) interfaces: drops
  *                the stack's copy of packets FastPath forwards
  *   xdpfwd_fib   FastPath's route lookups, run via BPF_PROG_TEST_RUN
+ *   xdpfwd_ct_add  FastPath's deferred per-flow counts, added in place via
+ *                BPF_PROG_TEST_RUN
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -396,6 +398,22 @@ int xdpfwd_fib(struct xdp_md *ctx)
 	fp_fib_query(ctx, q);
 	/* The answer is in the (test run's output) packet. */
 	return XDP_PASS;
+}
+
+SEC("xdp")
+int xdpfwd_ct_add(struct xdp_md *ctx)
+{
+	void *data_end = (void *)(long)ctx->data_end;
+	struct xdpfwd_ct_add *q = (void *)(long)ctx->data;
+	struct xdpfwd_ct6_add *q6 = (void *)(long)ctx->data;
+
+	if ((void *)(q6 + 1) <= data_end)
+		/* The bigger query: IPv6. DROP: the entry is gone. */
+		return fp_ct6_add(q6) ? XDP_PASS : XDP_DROP;
+	if ((void *)(q + 1) > data_end)
+		/* Not a query: only FastPath's BPF_PROG_TEST_RUN calls this. */
+		return XDP_ABORTED;
+	return fp_ct_add(q) ? XDP_PASS : XDP_DROP;
 }
 
 char _license[] SEC("license") = "Dual MIT/GPL";

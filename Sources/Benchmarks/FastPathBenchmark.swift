@@ -67,7 +67,7 @@ public struct FastPathBenchmark {
                                          ("802.1Q 100 -> 200 tag rewrite, conntrack cache", 8192, rewrite),
                                          ("untagged -> QinQ push (8 bytes), conntrack cache", 8192, push),
                                          ("IPv6 packet function, conntrack cache", 8192, template6)] {
-                var state = MapState(maps: datapath.maps, fibProgram: datapath.fibProgram, egressInterfaces: egress,
+                var state = MapState(datapath: datapath, egressInterfaces: egress,
                                      flowCacheSlots: slots)
                 let row = try measure(name, template: frame, ingress: bed.inIndex, state: &state)
                 progress(String(format: "%@: %.1f ns/packet, %llu allocations in %d packets", row.name, row.nsPerPacket,

@@ -12,11 +12,14 @@ import CXDP
 /// no expiry decision that matters.
 ///
 /// A slot also gathers its entry's packet and byte counts (ct_count), so a
-/// packet costs no bpf(2) write: they are added to the map's entry in one
-/// read-modify-write when the cached copy expires (at most `ttlNs` after
-/// the last flush of a busy flow), when the slot goes to another key, and
-/// when the worker flushes (periodically and when it stops). A flow deleted
-/// or replaced meanwhile takes its unflushed counts with it, as the XDP
+/// packet costs no bpf(2) write: they are added to the map's entry when
+/// the cached copy expires (at most `ttlNs` after the last flush of a busy
+/// flow), when the slot goes to another key, and when the worker flushes
+/// (periodically and when it stops). The add runs in the kernel, in place
+/// (xdpfwd_ct_add): a read-modify-write through bpf(2) would write back the
+/// whole entry and undo what another worker or the XDP program changed
+/// between its read and its write (a FIN's state). A flow deleted or
+/// replaced meanwhile takes its unflushed counts with it, as the XDP
 /// program's in-place counts go with a deleted entry.
 final class FlowCache: @unchecked Sendable {
     struct Slot {

@@ -96,7 +96,7 @@ public final class Forwarder {
                 tx.append(try TXRing(ifindex: interface.ifindex, name: interface.name, geometry: options.geometry,
                                      qdiscBypass: options.qdiscBypass))
             }
-            var state = MapState(maps: datapath.maps, fibProgram: datapath.fibProgram, egressInterfaces: egress,
+            var state = MapState(datapath: datapath, egressInterfaces: egress,
                                  flowCacheSlots: 8192)
             state.configRefreshNs = 1_000_000_000
             workers.append(try Worker(cpu: cpu, rx: rx, tx: tx, state: state, stop: forwarderStop))

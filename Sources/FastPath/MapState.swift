@@ -13,7 +13,7 @@ import XDPLoader
 /// what random() returns: the tests feed FastPath the SNAT port start that
 /// the BPF program drew.
 public struct MapState: DataPlaneState {
-    private let flowsFD: Int32, rulesFD: Int32, ifacesFD: Int32, configFD: Int32, fibFD: Int32
+    private let flowsFD: Int32, rulesFD: Int32, ifacesFD: Int32, configFD: Int32, fibFD: Int32, flowCountFD: Int32
     private let laddrsFD: Int32, maglevFD: Int32, vlansFD: Int32
     private let flows6FD: Int32, rules6FD: Int32, laddrs6FD: Int32
     private let keepAlive: [AnyObject]
@@ -35,20 +35,22 @@ public struct MapState: DataPlaneState {
     private let cache6: UnsafeMutablePointer<FlowCache6.Slot>?
     private let cache6Mask: Int
 
-    public init(maps: DatapathMaps, fibProgram: OwnedFD, egressInterfaces: [UInt32], counters: LocalCounters = LocalCounters(),
+    public init(datapath: Datapath, egressInterfaces: [UInt32], counters: LocalCounters = LocalCounters(),
                 flowCacheSlots: Int = 0, flowCacheTTLNs: UInt64 = 100_000_000) {
+        let maps = datapath.maps, fibProgram = datapath.fibProgram
         flowsFD = maps.flows.fd.raw
         rulesFD = maps.rules.fd.raw
         ifacesFD = maps.ifaces.fd.raw
         configFD = maps.config.fd.raw
         fibFD = fibProgram.raw
+        flowCountFD = datapath.flowCountProgram.raw
         laddrsFD = maps.laddrs.fd.raw
         maglevFD = maps.maglev.fd.raw
         vlansFD = maps.vlans.fd.raw
         flows6FD = maps.flows6.fd.raw
         rules6FD = maps.rules6.fd.raw
         laddrs6FD = maps.laddrs6.fd.raw
-        var owners: [AnyObject] = [maps.flows.fd, maps.rules.fd, maps.ifaces.fd, maps.config.fd, fibProgram,
+        var owners: [AnyObject] = [maps.flows.fd, maps.rules.fd, maps.ifaces.fd, maps.config.fd, fibProgram, datapath.flowCountProgram,
                                    maps.laddrs.fd, maps.maglev.fd, maps.vlans.fd, maps.flows6.fd, maps.rules6.fd, maps.laddrs6.fd]
         if flowCacheSlots > 0 {
             let flowCache = FlowCache(slots: flowCacheSlots, ttlNs: flowCacheTTLNs)
@@ -173,14 +175,20 @@ public struct MapState: DataPlaneState {
         if let cache6 { for index in 0...cache6Mask { flushPending6(cache6 + index) } }
     }
 
-    /// ct_count as one read-modify-write of the map's entry (BPF_EXIST: a
-    /// deleted entry stays deleted, its counts with it).
+    /// ct_count: adds to the map's entry in place (xdpfwd_ct_add), never
+    /// writing the rest of it, so nothing another writer changed meanwhile
+    /// is lost. A deleted entry stays deleted, its counts with it.
     private func addCounts(_ key: xdpfwd_flow_key, packets: UInt32, bytes: UInt64) {
-        var rawKey = key, value = xdpfwd_flow()
-        guard cxdp_map_lookup(flowsFD, &rawKey, &value) == 0 else { return }
-        value.packets &+= packets
-        value.bytes &+= bytes
-        _ = cxdp_map_update(flowsFD, &rawKey, &value, UInt64(CXDP_BPF_EXIST))
+        var query = xdpfwd_ct_add(bytes: bytes, packets: packets, pad: 0, key: key)
+        runFlowCount(&query, MemoryLayout<xdpfwd_ct_add>.size)
+    }
+
+    /// One run of xdpfwd_ct_add on a query; its verdict (added, or no such
+    /// entry) changes nothing here.
+    @inline(__always)
+    private func runFlowCount(_ query: UnsafeMutableRawPointer, _ size: Int) {
+        var outLength = UInt32(size), retval: UInt32 = 0, duration: UInt32 = 0
+        _ = cxdp_test_run_xdp(flowCountFD, query, UInt32(size), query, &outLength, 0, 1, &retval, &duration)
     }
 
     @inline(__always)
@@ -275,11 +283,8 @@ public struct MapState: DataPlaneState {
 
     /// addCounts for an IPv6 entry.
     private func addCounts6(_ key: xdpfwd_flow6_key, packets: UInt32, bytes: UInt64) {
-        var rawKey = key, value = xdpfwd_flow6()
-        guard cxdp_map_lookup(flows6FD, &rawKey, &value) == 0 else { return }
-        value.packets &+= packets
-        value.bytes &+= bytes
-        _ = cxdp_map_update(flows6FD, &rawKey, &value, UInt64(CXDP_BPF_EXIST))
+        var query = xdpfwd_ct6_add(bytes: bytes, packets: packets, pad: 0, key: key)
+        runFlowCount(&query, MemoryLayout<xdpfwd_ct6_add>.size)
     }
 
     @inline(__always)

@@ -70,13 +70,16 @@ public struct Datapath: Sendable {
     public static let passProgramName = "xdpfwd_pass"
     public static let afpTCProgramName = "xdpfwd_afp_tc"
     public static let fibProgramName = "xdpfwd_fib"
+    public static let flowCountProgramName = "xdpfwd_ct_add"
 
     public let xdpProgram: OwnedFD
     public let tcProgram: OwnedFD
     /// FastPath (AF_PACKET): the TC classifier that drops the stack's copy
-    /// of forwarded packets, and the FIB lookup run via BPF_PROG_TEST_RUN.
+    /// of forwarded packets, and, run via BPF_PROG_TEST_RUN, the FIB lookup
+    /// and the in-place add of deferred per-flow counts.
     public let afpTCProgram: OwnedFD
     public let fibProgram: OwnedFD
+    public let flowCountProgram: OwnedFD
     public let maps: DatapathMaps
 
     /// Loads the embedded object. With a layout, maps are reused from or
@@ -90,6 +93,7 @@ public struct Datapath: Sendable {
             tcProgram: try object.programFD(tcProgramName),
             afpTCProgram: try object.programFD(afpTCProgramName),
             fibProgram: try object.programFD(fibProgramName),
+            flowCountProgram: try object.programFD(flowCountProgramName),
             maps: maps)
         return (datapath, try object.programFD(passProgramName))
     }
@@ -101,7 +105,8 @@ public struct Datapath: Sendable {
             throw XDPFwdError.state(
                 "no xdpfwd data plane at \(layout.directory): attach an interface first (xdpfwd attach IFACE)")
         }
-        guard let afpTC = try layout.open(layout.afpTCProgram), let fib = try layout.open(layout.fibProgram) else {
+        guard let afpTC = try layout.open(layout.afpTCProgram), let fib = try layout.open(layout.fibProgram),
+              let flowCount = try layout.open(layout.flowCountProgram) else {
             throw XDPFwdError.state(
                 "the data plane at \(layout.directory) was pinned by an older xdpfwd: detach it first (xdpfwd detach --all --purge)")
         }
@@ -111,7 +116,8 @@ public struct Datapath: Sendable {
             }
             return fd
         }
-        return Datapath(xdpProgram: xdp, tcProgram: tc, afpTCProgram: afpTC, fibProgram: fib, maps: maps)
+        return Datapath(xdpProgram: xdp, tcProgram: tc, afpTCProgram: afpTC, fibProgram: fib, flowCountProgram: flowCount,
+                        maps: maps)
     }
 
     /// Opens the pinned data plane, loading and pinning it first if absent.
@@ -126,6 +132,7 @@ public struct Datapath: Sendable {
             try layout.pin(datapath.tcProgram, at: layout.tcProgram)
             try layout.pin(datapath.afpTCProgram, at: layout.afpTCProgram)
             try layout.pin(datapath.fibProgram, at: layout.fibProgram)
+            try layout.pin(datapath.flowCountProgram, at: layout.flowCountProgram)
         } catch {
             for path in layout.programs { try? layout.unpin(path) }
             throw error

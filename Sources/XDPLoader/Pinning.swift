@@ -25,7 +25,8 @@ public struct PinLayout: Sendable {
     public var tcProgram: String { "\(directory)/prog_tc" }
     public var afpTCProgram: String { "\(directory)/prog_afp_tc" }
     public var fibProgram: String { "\(directory)/prog_fib" }
-    public var programs: [String] { [xdpProgram, tcProgram, afpTCProgram, fibProgram] }
+    public var flowCountProgram: String { "\(directory)/prog_ct_add" }
+    public var programs: [String] { [xdpProgram, tcProgram, afpTCProgram, fibProgram, flowCountProgram] }
     public func xdpLink(ifindex: UInt32) -> String { "\(directory)/link_xdp_\(ifindex)" }
 
     /// The pin directory (or, before it exists, its parent) must be bpffs.

@@ -403,6 +403,30 @@ struct xdpfwd_fib6_query {
 	__u8   dmac[6];
 };
 
+/*
+ * FastPath's deferred per-flow counts (a worker's flow cache gathers them),
+ * for xdpfwd_ct_add, run through BPF_PROG_TEST_RUN with this struct as
+ * packet data: it adds them to the entry at key in place, atomically, and
+ * writes nothing else. A read-modify-write through bpf(2) would replace
+ * the whole entry, losing whatever another worker or the XDP program
+ * changed between the read and the write (a FIN's state). xdpfwd_ct_add
+ * tells the two families apart by size. Returns XDP_PASS when added,
+ * XDP_DROP when no entry has the key (its counts go with it).
+ */
+struct xdpfwd_ct_add {
+	__u64  bytes;
+	__u32  packets;
+	__u32  pad;
+	struct xdpfwd_flow_key key;
+};
+
+struct xdpfwd_ct6_add {
+	__u64  bytes;
+	__u32  packets;
+	__u32  pad;
+	struct xdpfwd_flow6_key key;
+};
+
 /* FastPath's global counters (xdpfwd_fpstats, indexed by enum xdpfwd_stat)
  * and per-rule counters (xdpfwd_fprstats, struct xdpfwd_rule_stats) are
  * plain arrays with one writer, the forwarder process; readers add them to
@@ -433,6 +457,9 @@ _Static_assert(sizeof(struct xdpfwd_meta) == 8, "meta layout");
 _Static_assert(sizeof(struct xdpfwd_fib_query) == 40, "fib query layout");
 _Static_assert(sizeof(struct xdpfwd_fib6_query) == 64, "fib6 query layout");
 _Static_assert(sizeof(struct xdpfwd_fib6_query) > sizeof(struct xdpfwd_fib_query), "xdpfwd_fib tells queries apart by size");
+_Static_assert(sizeof(struct xdpfwd_ct_add) == 32, "ct add layout");
+_Static_assert(sizeof(struct xdpfwd_ct6_add) == 56, "ct6 add layout");
+_Static_assert(sizeof(struct xdpfwd_ct6_add) > sizeof(struct xdpfwd_ct_add), "xdpfwd_ct_add tells queries apart by size");
 #endif
 
 #endif /* XDPFWD_KERN_USER_H */

@@ -60,7 +60,7 @@ final class DifferentialBed {
         for (address, ifindex) in try bed.maps.laddrs6.entries() {
             try fastPath.maps.laddrs6.update(address, ifindex)
         }
-        state = MapState(maps: fastPath.maps, fibProgram: fastPath.fibProgram,
+        state = MapState(datapath: fastPath,
                          egressInterfaces: [bed.inIndex, bed.outIndex], flowCacheSlots: flowCacheSlots)
         publisher = CounterPublisher(statsFD: fastPath.maps.fpStats.fd.raw, ruleStatsFD: fastPath.maps.fpRuleStats.fd.raw,
                                      keepAlive: [fastPath.maps.fpStats.fd, fastPath.maps.fpRuleStats.fd],
