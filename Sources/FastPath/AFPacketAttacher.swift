@@ -42,10 +42,10 @@ public struct AFPacketAttacher {
         let interfaces = try resolveUnique(names)
         try layout.requireBPFFS()
         try layout.createDirectory()
-        try files.createDirectory()
         let lock = try PinDirectoryLock(layout)
         defer { withExtendedLifetime(lock) {} }
         let (datapath, _) = try Datapath.openOrLoadPinned(layout)
+        try files.createDirectory()
         let maps = datapath.maps
 
         var fresh: [Interface] = [], already: [Interface] = []
@@ -237,10 +237,25 @@ public struct AFPacketAttacher {
         return interfaces.map(\.name)
     }
 
-    /// Detaches every afpacket interface and stops the forwarder.
-    public func detachAll() throws -> [String] {
+    /// Detaches every afpacket interface and stops the forwarder. With
+    /// purge (Attacher.detachAll removes the pins next), also state another
+    /// xdpfwd pinned: its attaches are undone from the fields every
+    /// version's records share, and its maps are not written.
+    public func detachAll(purge: Bool = false) throws -> [String] {
         try layout.requireBPFFS()
         guard layout.exists(layout.xdpProgram) else { return [] }
+        if purge && PinnedState.isForeign(layout) {
+            let lock = try PinDirectoryLock(layout)
+            defer { withExtendedLifetime(lock) {} }
+            try stopForwarder()
+            var names: [String] = []
+            for record in try AttachRecord.readPinned(layout) where record.isAFPacket {
+                names.append(Interface.name(of: record.ifindex))
+                try undoAttach(record.ifindex, record: record)
+            }
+            for file in [files.optionsFile, files.logFile, files.groFile] { unlink(file) }
+            return names
+        }
         let datapath = try Datapath.openPinned(layout)
         let lock = try PinDirectoryLock(layout)
         defer { withExtendedLifetime(lock) {} }
@@ -263,7 +278,13 @@ public struct AFPacketAttacher {
     }
 
     private func detachOne(_ ifindex: UInt32, datapath: Datapath) throws {
-        let record = try datapath.maps.ifaces.lookup(ifindex)
+        try undoAttach(ifindex, record: try datapath.maps.ifaces.lookup(ifindex).map(AttachRecord.init))
+        try datapath.maps.ifaces.delete(ifindex)
+    }
+
+    /// Undoes what attach did to the system for one interface: GRO, the
+    /// TC classifier (and the clsact qdisc if attach made it), forwarding.
+    private func undoAttach(_ ifindex: UInt32, record: AttachRecord?) throws {
         if Interface.exists(ifindex) {
             let name = Interface.name(of: ifindex)
             var disabled = files.groDisabled()
@@ -272,15 +293,14 @@ public struct AFPacketAttacher {
                 disabled.remove(at: index)
                 try files.setGRODisabled(disabled)
             }
-            try check(cxdp_tc_ingress_detach(Int32(ifindex), Int32(record?.created_clsact ?? 0)), "bpf_tc_detach", "\(name) ingress")
-            if let record, record.prev_forwarding == 0 {
+            try check(cxdp_tc_ingress_detach(Int32(ifindex), record?.createdClsact == true ? 1 : 0), "bpf_tc_detach", "\(name) ingress")
+            if let record, !record.prevForwarding {
                 try Interface(name: name, ifindex: ifindex).writeForwarding(false)
             }
-            if let record, record.prev_forwarding6 == 0 {
+            if let record, record.prevForwarding6 == false {
                 try Interface(name: name, ifindex: ifindex).writeForwarding6(false)
             }
         }
-        try datapath.maps.ifaces.delete(ifindex)
     }
 
     private func resolveUnique(_ names: [String]) throws -> [Interface] {

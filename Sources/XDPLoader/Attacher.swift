@@ -166,13 +166,15 @@ public struct Attacher {
         return interfaces.map(\.name)
     }
 
-    /// Detaches every interface; with purge, also removes rules and all pins.
+    /// Detaches every interface; with purge, also removes rules and all pins,
+    /// whichever xdpfwd pinned them.
     public func detachAll(purge: Bool) throws -> [String] {
         try layout.requireBPFFS()
         guard layout.exists(layout.xdpProgram) else {
             if purge { try Datapath.unpinAll(layout) }
             return []
         }
+        if purge && PinnedState.isForeign(layout) { return try purgeForeign() }
         let datapath = try Datapath.openPinned(layout)
         let lock = try PinDirectoryLock(layout)
         var names: [String] = []
@@ -189,7 +191,15 @@ public struct Attacher {
 
     private func detachOne(_ ifindex: UInt32, datapath: Datapath) throws {
         let maps = datapath.maps
-        let record = try maps.ifaces.lookup(ifindex)
+        try undoAttach(ifindex, record: try maps.ifaces.lookup(ifindex).map(AttachRecord.init))
+        try maps.txports.delete(ifindex)
+        try maps.ifaces.delete(ifindex)
+    }
+
+    /// Undoes what attach did to the system for one interface: the XDP
+    /// link, the TC filter (and the clsact qdisc if attach made it), the
+    /// forwarding sysctls. The maps are the caller's business.
+    private func undoAttach(_ ifindex: UInt32, record: AttachRecord?) throws {
         let linkPath = layout.xdpLink(ifindex: ifindex)
         if let link = try layout.open(linkPath) {
             let result = cxdp_link_detach(link.raw)
@@ -201,16 +211,35 @@ public struct Attacher {
         }
         if Interface.exists(ifindex) {
             let name = Interface.name(of: ifindex)
-            try check(cxdp_tc_ingress_detach(Int32(ifindex), Int32(record?.created_clsact ?? 0)), "bpf_tc_detach", "\(name) ingress")
-            if let record, record.prev_forwarding == 0 {
+            try check(cxdp_tc_ingress_detach(Int32(ifindex), record?.createdClsact == true ? 1 : 0), "bpf_tc_detach", "\(name) ingress")
+            if let record, !record.prevForwarding {
                 try Interface(name: name, ifindex: ifindex).writeForwarding(false)
             }
-            if let record, record.prev_forwarding6 == 0 {
+            if let record, record.prevForwarding6 == false {
                 try Interface(name: name, ifindex: ifindex).writeForwarding6(false)
             }
         }
-        try maps.txports.delete(ifindex)
-        try maps.ifaces.delete(ifindex)
+    }
+
+    /// Purges state this build cannot read as its own (PinnedState): each
+    /// XDP attach is undone from the fields every version's records share,
+    /// links without a record too, then every pin goes. Nothing is written
+    /// to maps whose layout is another version's. (AFPacketAttacher undoes
+    /// the afpacket attaches first.)
+    private func purgeForeign() throws -> [String] {
+        let lock = try PinDirectoryLock(layout)
+        defer { withExtendedLifetime(lock) {} }
+        var names: [String] = []
+        for record in try AttachRecord.readPinned(layout) where !record.isAFPacket {
+            names.append(Interface.name(of: record.ifindex))
+            try undoAttach(record.ifindex, record: record)
+        }
+        for ifindex in try layout.pinnedXDPLinks() {
+            names.append(Interface.name(of: ifindex))
+            try undoAttach(ifindex, record: nil)
+        }
+        try Datapath.unpinAll(layout)
+        return names
     }
 
     /// The interfaces by name: refuses none, unknown and repeated names.

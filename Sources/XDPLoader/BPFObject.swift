@@ -54,5 +54,22 @@ public final class BPFObject: @unchecked Sendable {
         return try OwnedFD.duplicating(fd, "map \(name)")
     }
 
+    /// The pin-by-name maps as defined (the object must be opened with a pin root).
+    public func pinnedMapShapes() -> [MapShape] {
+        var shapes: [MapShape] = []
+        var shape = cxdp_map_shape()
+        while cxdp_object_pinned_map(handle, Int32(shapes.count), &shape) == 1 {
+            shapes.append(MapShape(shape))
+        }
+        return shapes
+    }
+
+    /// The fingerprint of every pin-by-name map's definition (see cxdp.h).
+    public func layoutHash() throws -> UInt64 {
+        var hash: UInt64 = 0
+        try check(cxdp_object_layout_hash(handle, &hash), "cxdp_object_layout_hash", name)
+        return hash
+    }
+
     deinit { cxdp_object_close(handle) }
 }

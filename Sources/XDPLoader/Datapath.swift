@@ -98,13 +98,15 @@ public struct Datapath: Sendable {
         return (datapath, try object.programFD(passProgramName))
     }
 
-    /// Opens the pinned data plane; a clear error if nothing is pinned.
+    /// Opens the pinned data plane; a clear error if nothing is pinned, or
+    /// if what is pinned is not this build's (PinnedState).
     public static func openPinned(_ layout: PinLayout) throws -> Datapath {
         try layout.requireBPFFS()
         guard let xdp = try layout.open(layout.xdpProgram), let tc = try layout.open(layout.tcProgram) else {
             throw XDPFwdError.state(
                 "no xdpfwd data plane at \(layout.directory): attach an interface first (xdpfwd attach IFACE)")
         }
+        try PinnedState.verify(layout)
         guard let afpTC = try layout.open(layout.afpTCProgram), let fib = try layout.open(layout.fibProgram),
               let flowCount = try layout.open(layout.flowCountProgram) else {
             throw XDPFwdError.state(
@@ -126,6 +128,13 @@ public struct Datapath: Sendable {
         if layout.exists(layout.xdpProgram) {
             return (try openPinned(layout), false)
         }
+        // No programs: a fresh directory gets this build's version record
+        // first; maps left from an interrupted attach are reused only when
+        // recorded as this build's.
+        if PinnedState.isEmpty(layout) {
+            try PinnedState.pinRecord(layout)
+        }
+        try PinnedState.verify(layout, complete: false)
         let (datapath, _) = try load(pinnedAt: layout)
         do {
             try layout.pin(datapath.xdpProgram, at: layout.xdpProgram)
@@ -143,7 +152,8 @@ public struct Datapath: Sendable {
     /// Removes every pin of the data plane (maps, programs). Links must be
     /// gone first; the caller checks.
     public static func unpinAll(_ layout: PinLayout) throws {
-        for path in layout.programs + DatapathMaps.names.map(layout.map) {
+        // The record first: a purge cut short leaves state no xdpfwd trusts.
+        for path in [layout.stateRecord] + layout.programs + DatapathMaps.names.map(layout.map) {
             try layout.unpin(path)
         }
         _ = rmdir(layout.directory)

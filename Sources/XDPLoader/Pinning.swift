@@ -28,6 +28,8 @@ public struct PinLayout: Sendable {
     public var flowCountProgram: String { "\(directory)/prog_ct_add" }
     public var programs: [String] { [xdpProgram, tcProgram, afpTCProgram, fibProgram, flowCountProgram] }
     public func xdpLink(ifindex: UInt32) -> String { "\(directory)/link_xdp_\(ifindex)" }
+    /// The version record of the state (PinnedState).
+    public var stateRecord: String { "\(directory)/xdpfwd_state" }
 
     /// The pin directory (or, before it exists, its parent) must be bpffs.
     public func requireBPFFS() throws {
@@ -59,6 +61,23 @@ public struct PinLayout: Sendable {
     }
 
     public func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    /// The ifindexes of the XDP links pinned here (link_xdp_IFINDEX).
+    public func pinnedXDPLinks() throws -> [UInt32] {
+        guard let dir = opendir(directory) else {
+            if errno == ENOENT { return [] }
+            throw XDPFwdError.syscall(SyscallError("opendir", directory, errno: errno))
+        }
+        defer { closedir(dir) }
+        var ifindexes: [UInt32] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name.hasPrefix("link_xdp_"), let ifindex = UInt32(name.dropFirst("link_xdp_".count)) {
+                ifindexes.append(ifindex)
+            }
+        }
+        return ifindexes.sorted()
+    }
 
     /// Opens a pinned object, nil if the pin does not exist.
     public func open(_ path: String) throws -> OwnedFD? {

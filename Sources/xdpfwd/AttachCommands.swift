@@ -122,7 +122,7 @@ struct Detach: ParsableCommand {
         let afpacket = AFPacketAttacher(layout: layout)
         var names: [String] = []
         if all {
-            names += try afpacket.detachAll()
+            names += try afpacket.detachAll(purge: purge)
             names += try attacher.detachAll(purge: purge)
         } else {
             // Each interface goes to the path it is attached with.

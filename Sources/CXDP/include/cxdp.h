@@ -42,6 +42,32 @@ int cxdp_array_map_create(const char *name, uint32_t value_size, uint32_t max_en
 /* An fd for the map with this id (map-of-maps lookups return ids). */
 int cxdp_map_fd_by_id(uint32_t id);
 
+/* Pinned state (pinned_state.c): what a map was defined as (in an opened
+ * object) or is (in the kernel), for the version check of pinned state. */
+struct cxdp_map_shape {
+	char name[16];           /* BPF_OBJ_NAME_LEN: the kernel keeps 15 characters */
+	uint32_t type;           /* BPF_MAP_TYPE_* */
+	uint32_t key_size;
+	uint32_t value_size;
+	uint32_t max_entries;
+	uint32_t flags;
+};
+/* The index-th pin-by-name map of an opened object (the object must be
+ * opened with a pin root): 1 and *out filled, 0 past the last. */
+int cxdp_object_pinned_map(struct bpf_object *obj, int index, struct cxdp_map_shape *out);
+/* The shape of a map the kernel holds. */
+int cxdp_map_shape(int fd, struct cxdp_map_shape *out);
+/* A fingerprint (FNV-1a 64) of every pin-by-name map of an opened object:
+ * shape, inner map shape, and the BTF of key and value types by structure
+ * (member names, offsets, sizes), plus the structs its programs exchange
+ * with the control plane outside maps (the FIB queries, the XDP metadata,
+ * the flow count adds). */
+int cxdp_object_layout_hash(struct bpf_object *obj, uint64_t *out);
+/* A loaded program's tag (the kernel's hash of its instructions, map
+ * references masked) and an fd for a program id (prog arrays hold ids). */
+int cxdp_prog_tag(int fd, uint8_t tag[8]);
+int cxdp_prog_fd_by_id(uint32_t id);
+
 /* Pinning and ids. */
 int cxdp_obj_pin(int fd, const char *path);
 int cxdp_obj_get(const char *path);

@@ -427,6 +427,32 @@ struct xdpfwd_ct6_add {
 	struct xdpfwd_flow6_key key;
 };
 
+/*
+ * The version record of pinned state: PIN_DIR/xdpfwd_state, a one-entry
+ * ARRAY (u32 key 0) that the control plane creates before anything else is
+ * pinned, and that only it reads. Every command that opens pinned state
+ * compares it with its own, and checks every pinned map's definition
+ * against the embedded object's, before it changes anything.
+ *
+ * Bump XDPFWD_STATE_VERSION when a pinned map's key, value or meaning
+ * changes, or a pinned program's contract with the control plane does
+ * (xdpfwd_fib's queries, the XDP metadata, tail-call slots, what a field,
+ * flag or counter index means). Layout changes also change `layout`, a
+ * fingerprint of every pinned map's definition (cxdp_object_layout_hash);
+ * PinnedStateRecordTests pins the fingerprint of each version, so a layout
+ * change without a bump fails the tests.
+ *
+ * This struct, its map (key 4, value 16) and the name never change: every
+ * xdpfwd must be able to read every other's record to name the mismatch.
+ */
+#define XDPFWD_STATE_MAGIC   0x53504458u /* "XDPS" */
+#define XDPFWD_STATE_VERSION 1
+struct xdpfwd_state {
+	__u32 magic;         /* XDPFWD_STATE_MAGIC */
+	__u32 version;       /* XDPFWD_STATE_VERSION of the xdpfwd that pinned the state */
+	__u64 layout;        /* its layout fingerprint */
+};
+
 /* FastPath's global counters (xdpfwd_fpstats, indexed by enum xdpfwd_stat)
  * and per-rule counters (xdpfwd_fprstats, struct xdpfwd_rule_stats) are
  * plain arrays with one writer, the forwarder process; readers add them to
@@ -440,6 +466,12 @@ _Static_assert(sizeof(struct xdpfwd_addr6) == 16, "addr6 layout");
 _Static_assert(sizeof(struct xdpfwd_flow_key) == 16, "flow key layout");
 _Static_assert(sizeof(struct xdpfwd_flow) == 64, "flow layout");
 _Static_assert(sizeof(struct xdpfwd_iface) == 40, "iface layout");
+/* Purge reads these from state pinned by any xdpfwd version: they never move. */
+_Static_assert(__builtin_offsetof(struct xdpfwd_iface, ifindex) == 4, "iface ifindex never moves");
+_Static_assert(__builtin_offsetof(struct xdpfwd_iface, mode) == 8, "iface mode never moves");
+_Static_assert(__builtin_offsetof(struct xdpfwd_iface, prev_forwarding) == 9, "iface prev_forwarding never moves");
+_Static_assert(__builtin_offsetof(struct xdpfwd_iface, created_clsact) == 10, "iface created_clsact never moves");
+_Static_assert(__builtin_offsetof(struct xdpfwd_iface, prev_forwarding6) == 11, "iface prev_forwarding6 never moves");
 _Static_assert(sizeof(struct xdpfwd_rule6_key) == 20, "rule6 key layout");
 _Static_assert(sizeof(struct xdpfwd_rule6) == 44, "rule6 layout");
 _Static_assert(sizeof(struct xdpfwd_flow6_key) == 40, "flow6 key layout");
@@ -454,6 +486,7 @@ _Static_assert(__builtin_offsetof(struct xdpfwd_flow6, bytes) % 8 == 0, "flow6 b
 _Static_assert(sizeof(struct xdpfwd_config) == 24, "config layout");
 _Static_assert(sizeof(struct xdpfwd_rule_stats) == 32, "rule stats layout");
 _Static_assert(sizeof(struct xdpfwd_meta) == 8, "meta layout");
+_Static_assert(sizeof(struct xdpfwd_state) == 16, "state record layout: never changes");
 _Static_assert(sizeof(struct xdpfwd_fib_query) == 40, "fib query layout");
 _Static_assert(sizeof(struct xdpfwd_fib6_query) == 64, "fib6 query layout");
 _Static_assert(sizeof(struct xdpfwd_fib6_query) > sizeof(struct xdpfwd_fib_query), "xdpfwd_fib tells queries apart by size");
