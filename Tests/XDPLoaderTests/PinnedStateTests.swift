@@ -18,11 +18,11 @@ final class PinnedStateTests {
 
     init() throws {
         let id = "\(getpid())-\(Self.counter.next())"
-        namespace = try NetworkNamespace(name: "xfv-\(id)")
+        namespace = try NetworkNamespace(name: "xfs-\(id)")
         try namespace.ip(["link", "add", "v0", "type", "veth", "peer", "name", "v1"])
         for device in ["v0", "v1"] { try namespace.ip(["link", "set", device, "up"]) }
         try namespace.ip(["addr", "add", "198.18.0.1/24", "dev", "v0"])
-        bpffs = "/run/xdpfwd-test-bpffs-\(id)"
+        bpffs = "/run/xdpfwd-test-bpffs-xfs-\(id)"
         mkdir(bpffs, 0o700)
         try run("/bin/mount", ["-t", "bpf", "bpf", bpffs])
         layout = try PinLayout(directory: "\(bpffs)/xdpfwd")
