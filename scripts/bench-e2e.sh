@@ -23,6 +23,10 @@ done
 [[ -n $XDPFWD ]] || XDPFWD="$(cd "$ROOT" && swift build --show-bin-path 2>/dev/null)/xdpfwd"
 XDPFWD=$(realpath -e "$XDPFWD" 2>/dev/null) || { echo "bench-e2e: xdpfwd binary not found (use --xdpfwd PATH)" >&2; exit 1; }
 ((EUID == 0)) || { echo "bench-e2e: must run as root" >&2; exit 1; }
+# Namespaces of killed runs (xfb<PID> whose PID is gone) go first.
+# shellcheck source=scripts/lab.sh
+source "$ROOT/scripts/lab.sh"
+lab_sweep_stale
 
 NS=xfb$$
 WORK=$(mktemp -d /tmp/xdpfwd-bench-e2e.XXXXXX)

@@ -54,6 +54,7 @@ source "$ROOT/scripts/e2e-lib.sh"
 e2e_parse_args e2e-vlan 2,42 "$@"
 MODE_ARG=$E2E_MODE
 e2e_require e2e-vlan ip tc ethtool curl socat python3 sha256sum bpftool
+lab_sweep_stale
 
 VID=100
 VLAN_NET=198.18.10

@@ -36,13 +36,19 @@
 # This file can also be sourced (by e2e.sh, demo.sh) for the names and the
 # lab_* functions; sourcing does nothing by itself.
 
-LAB_PREFIX=${XDPFWD_LAB_PREFIX:-xfl}
-NS_CLIENT=$LAB_PREFIX-client
-NS_FWD=$LAB_PREFIX-fwd
-NS_BACKEND=$LAB_PREFIX-backend
-LAB_RUN_DIR=/run/xdpfwd-lab/$LAB_PREFIX
-LAB_BPFFS=$LAB_RUN_DIR/bpf
-LAB_PIN_DIR=$LAB_BPFFS/xdpfwd
+# _lab_names PREFIX: the namespaces, run directory and bpffs of lab PREFIX.
+_lab_names() {
+    LAB_PREFIX=$1
+    NS_CLIENT=$LAB_PREFIX-client
+    NS_FWD=$LAB_PREFIX-fwd
+    NS_BACKEND=$LAB_PREFIX-backend
+    # An optional fourth namespace behind the backend node (e2e's PMTU case).
+    NS_FAR=$LAB_PREFIX-far
+    LAB_RUN_DIR=/run/xdpfwd-lab/$LAB_PREFIX
+    LAB_BPFFS=$LAB_RUN_DIR/bpf
+    LAB_PIN_DIR=$LAB_BPFFS/xdpfwd
+}
+_lab_names "${XDPFWD_LAB_PREFIX:-xfl}"
 
 CLIENT_ADDR=198.18.0.2
 FWD_CLIENT_SIDE_ADDR=198.18.0.1
@@ -54,8 +60,6 @@ FWD_CLIENT_SIDE_ADDR6=2001:2::1
 FWD_BACKEND_SIDE_ADDR6=2001:2:0:1::1
 BACKEND_ADDR6=2001:2:0:1::2
 BACKEND_ADDR6_2=2001:2:0:1::3
-# An optional fourth namespace behind the backend node (e2e's PMTU case).
-NS_FAR=$LAB_PREFIX-far
 
 lab_log() { echo "lab: $*" >&2; }
 
@@ -259,6 +263,42 @@ lab_status() {
         echo "== bpffs not mounted"
     fi
     ((any))
+}
+
+# lab_stale_owner NAME: prints the PID in a name the test scripts give their
+# labs and namespaces with their own PID (e2e.sh's xfe<PID>, e2e-vlan.sh's
+# xfv<PID> and xfvprobe<PID>, bench-e2e.sh's xfb<PID>); fails for any other
+# name (xdpfwd's own test beds sweep theirs: StaleNamespaces.swift).
+lab_stale_owner() {
+    if [[ $1 =~ ^(xfe|xfv)([0-9]{1,9})(-(client|fwd|backend|far))?$ || $1 =~ ^(xfvprobe|xfb)([0-9]{1,9})()$ ]]; then
+        echo "${BASH_REMATCH[2]}"
+        return 0
+    fi
+    return 1
+}
+
+# lab_sweep_stale: removes what killed test runs left behind (their lab's
+# processes, namespaces, bpffs mount and run directory) for the names above
+# whose PID no longer exists. Never another name, never a live run's.
+lab_sweep_stale() {
+    local path name pid prefix
+    local -A stale=()
+    for path in /run/netns/* /run/xdpfwd-lab/*; do
+        name=${path##*/}
+        pid=$(lab_stale_owner "$name") || continue
+        [[ $pid == "$$" || -d /proc/$pid ]] && continue
+        stale[${name%%-*}]=1
+    done
+    for prefix in "${!stale[@]}"; do
+        lab_log "removing '$prefix', left behind by a test run that is gone"
+        (
+            _lab_names "$prefix"
+            lab_down
+        )
+        # bench-e2e's and the VLAN probe's single namespace is the prefix itself.
+        if lab_ns_exists "$prefix"; then ip netns del "$prefix" 2>/dev/null; fi
+    done
+    return 0
 }
 
 lab_usage() {

@@ -13,6 +13,8 @@ public final class NetworkNamespace: @unchecked Sendable {
             throw XDPFwdError.invalidArgument("invalid namespace name \"\(name)\"")
         }
         self.name = name
+        // Namespaces of killed test and benchmark runs go first.
+        _ = StaleNamespaces.sweptOnce
         _ = try? Self.ip(["netns", "del", name])
         try Self.ip(["netns", "add", name])
     }
