@@ -6,8 +6,10 @@
  *   xfb_gen    the traffic generator, run by BPF_PROG_TEST_RUN with
  *              BPF_F_TEST_XDP_LIVE_FRAMES: turns each frame into the next
  *              frame of the configured flows and transmits it (XDP_TX)
- *   xfb_sink   the sink: counts IPv4 TCP/UDP frames, keeps a sample, drops
+ *   xfb_sink   the sink: counts IPv4 and IPv6 TCP/UDP frames, keeps a
+ *              sample, drops
  *   xfb_bare   the bare limit: rewrites MACs and redirects, nothing else
+ *              (IPv4, IPv6 UDP/TCP)
  *   xfb_pass   XDP_PASS only, for veth peers that must accept redirected frames
  *   xfb_tc_drop_udp4  TC ingress: drops IPv4 UDP, so the stack leaves what
  *              the AF_PACKET floor forwards alone (the floor's FastPath classifier)
@@ -17,6 +19,7 @@
 #include <linux/in.h>
 #include <linux/ip.h>
 #include <linux/pkt_cls.h>
+#include <linux/ipv6.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
@@ -79,13 +82,34 @@ int xfb_gen(struct xdp_md *ctx)
 		return XDP_PASS;
 	if (!cfg || !cfg->armed)
 		return XDP_PASS;
-	/* Frames are never shorter (user space checks); keep the verifier sure. */
-	if (data + XFB_GEN_HDR_LEN > data_end)
-		return XDP_DROP;
 	/* Live-frames pages come back as the forwarder left them (rewritten
-	 * headers): restore the template's headers on every frame. */
-	__builtin_memcpy(data, cfg->hdr, XFB_GEN_HDR_LEN);
-	xfb_gen_patch(data, cfg, cfg->next);
+	 * headers): restore the template's headers on every frame. One
+	 * branch per template kind, so every copy and patch has a constant
+	 * length the verifier checks against the frame. Frames are never
+	 * shorter than their headers (user space checks). */
+	switch (cfg->hdr_len) {
+	case XFB_GEN_HDR_LEN:
+		if (data + XFB_GEN_HDR_LEN > data_end)
+			return XDP_DROP;
+		__builtin_memcpy(data, cfg->hdr, XFB_GEN_HDR_LEN);
+		xfb_gen_patch4(data, cfg, cfg->next);
+		break;
+	case XFB_GEN_HDR_LEN6_UDP:
+		if (data + XFB_GEN_HDR_LEN6_UDP > data_end)
+			return XDP_DROP;
+		__builtin_memcpy(data, cfg->hdr, XFB_GEN_HDR_LEN6_UDP);
+		xfb_gen_patch6_udp(data, cfg, cfg->next);
+		break;
+	case XFB_GEN_HDR_LEN6_TCP:
+		if (data + XFB_GEN_HDR_LEN6_TCP > data_end)
+			return XDP_DROP;
+		__builtin_memcpy(data, cfg->hdr, XFB_GEN_HDR_LEN6_TCP);
+		xfb_gen_patch6_tcp(data, cfg, cfg->next);
+		break;
+	default:
+		/* A configuration user space never writes. */
+		return XDP_DROP;
+	}
 	cfg->next++;
 	/* Out of the generator's interface, to its veth peer. */
 	return XDP_TX;
@@ -97,14 +121,28 @@ int xfb_sink(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = data;
-	struct iphdr *iph = data + sizeof(*eth);
 	__u32 zero = 0;
 
-	/* ARP, IPv6 and anything short go to the kernel (neighbour resolution). */
-	if ((void *)(iph + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP))
+	if ((void *)(eth + 1) > data_end)
 		return XDP_PASS;
-	if (iph->protocol != IPPROTO_UDP && iph->protocol != IPPROTO_TCP)
+	/* ARP, ICMPv6 (neighbour discovery), anything else and anything short
+	 * go to the kernel. */
+	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *iph = (void *)(eth + 1);
+		if ((void *)(iph + 1) > data_end)
+			return XDP_PASS;
+		if (iph->protocol != IPPROTO_UDP && iph->protocol != IPPROTO_TCP)
+			return XDP_PASS;
+	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6h = (void *)(eth + 1);
+		if ((void *)(ip6h + 1) > data_end)
+			return XDP_PASS;
+		/* No extension headers: the generator sends none. */
+		if (ip6h->nexthdr != IPPROTO_UDP && ip6h->nexthdr != IPPROTO_TCP)
+			return XDP_PASS;
+	} else {
 		return XDP_PASS;
+	}
 
 	struct xfb_sink_count *count = bpf_map_lookup_elem(&xfb_sink_count, &zero);
 	if (!count)
@@ -144,9 +182,17 @@ int xfb_bare(struct xdp_md *ctx)
 
 	if ((void *)(eth + 1) > data_end)
 		return XDP_PASS;
-	/* Only IPv4 is forwarded; ARP and the rest reach the kernel. */
-	if (eth->h_proto != bpf_htons(ETH_P_IP))
+	/* IPv4, and IPv6 UDP/TCP, are forwarded; ARP, neighbour discovery
+	 * and the rest reach the kernel. */
+	if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6h = (void *)(eth + 1);
+		if ((void *)(ip6h + 1) > data_end)
+			return XDP_PASS;
+		if (ip6h->nexthdr != IPPROTO_UDP && ip6h->nexthdr != IPPROTO_TCP)
+			return XDP_PASS;
+	} else if (eth->h_proto != bpf_htons(ETH_P_IP)) {
 		return XDP_PASS;
+	}
 	struct xfb_bare_cfg *cfg = bpf_map_lookup_elem(&xfb_bare_cfg, &zero);
 	if (!cfg)
 		return XDP_PASS;

@@ -2,7 +2,8 @@
 # Behaviour tests of the benchmark tooling (never timing): `xdpfwd gen`
 # (both engines) on a throwaway veth pair, scripts/pktgen.sh, and a
 # `bench topo --quick` run whose table must be complete and consistent and
-# whose sampled frames must be correctly translated.
+# whose sampled frames must be correctly translated (IPv4 and IPv6 rows:
+# their ratios refer to the bare limit and nftables DNAT of their family).
 #
 #   scripts/bench-e2e.sh [--xdpfwd PATH]
 #
@@ -65,13 +66,13 @@ setup_pair() {
 rx_packets() { ip netns exec "$NS" cat /sys/class/net/p0/statistics/rx_packets; }
 json_get() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {}, {"d": d}))' "$@"; }
 
-# gen_case ENGINE: 1000 frames, counted at the peer, JSON says the same.
+# gen_engine ENGINE [ARGS...]: 1000 frames, counted at the peer, JSON says the same.
 gen_engine() {
     local before after mac
     mac=$(ip netns exec "$NS" cat /sys/class/net/p0/address)
     before=$(rx_packets)
     timeout 30 ip netns exec "$NS" "$XDPFWD" gen g0 --dst-mac "$mac" --count 1000 --rate 100000 --flows 4 \
-        --size 128 --method "$1" --json >"$WORK/gen.json" 2>"$WORK/gen.err" || fail "exit $?: $(cat "$WORK/gen.err")" || return
+        --size 128 --method "$@" --json >"$WORK/gen.json" 2>"$WORK/gen.err" || fail "exit $?: $(cat "$WORK/gen.err")" || return
     sleep 0.2
     after=$(rx_packets)
     [[ $(json_get "$WORK/gen.json" 'd["sent"]') == 1000 ]] || fail "sent: $(cat "$WORK/gen.json")" || return
@@ -81,6 +82,10 @@ gen_engine() {
 }
 case_gen_live() { gen_engine live; }
 case_gen_afpacket() { gen_engine afpacket; }
+case_gen_ipv6() {
+    gen_engine live --src '[2001:2::2]:1024' --dst '[2001:2::1]:5000' || return
+    gen_engine afpacket --src '[2001:2::2]:1024' --dst '[2001:2::1]:5000'
+}
 
 case_gen_text() {
     local out
@@ -95,7 +100,12 @@ case_gen_usage() {
     ip netns exec "$NS" "$XDPFWD" gen g0 --dst-mac 02:00:00:00:00:01 --size 59 --count 1 >/dev/null 2>&1; rc=$?
     ((rc == 64)) || fail "--size 59: exit $rc" || return
     ip netns exec "$NS" "$XDPFWD" gen nosuch0 --dst-mac 02:00:00:00:00:01 --count 1 >/dev/null 2>&1; rc=$?
-    ((rc == 64)) || fail "unknown interface: exit $rc"
+    ((rc == 64)) || fail "unknown interface: exit $rc" || return
+    ip netns exec "$NS" "$XDPFWD" gen g0 --dst-mac 02:00:00:00:00:01 --src '[2001:2::2]:1024' --count 1 >/dev/null 2>&1; rc=$?
+    ((rc == 64)) || fail "IPv6 source, IPv4 destination: exit $rc" || return
+    ip netns exec "$NS" "$XDPFWD" gen g0 --dst-mac 02:00:00:00:00:01 --src '[2001:2::2]:1024' --dst '[2001:2::1]:5000' \
+        --size 61 --count 1 >/dev/null 2>&1; rc=$?
+    ((rc == 64)) || fail "IPv6 --size 61: exit $rc"
 }
 
 case_pktgen() {
@@ -132,7 +142,8 @@ problems = []
 keys = {r["key"]: r for r in d["results"]}
 for key in ["bare", "xdpfwd-native", "xdpfwd-generic", "nftables-dnat", "udp-relay",
             "xdpfwd-afpacket", "xdpfwd-afpacket-qdisc", "afpacket-floor", "afpacket-floor-sendmmsg",
-            "xdpfwd-native-rules", "xdpfwd-native-dnat", "xdpfwd-native-dnat-flows"]:
+            "xdpfwd-native-rules", "xdpfwd-native-dnat", "xdpfwd-native-dnat-flows",
+            "bare6", "xdpfwd-native6", "xdpfwd-native6-dnat", "nftables-dnat6", "xdpfwd-afpacket6"]:
     r = keys.get(key)
     if r is None: problems.append(f"{key}: missing"); continue
     if r.get("error"): problems.append(f"{key}: {r['error']}"); continue
@@ -143,7 +154,11 @@ for key in ["bare", "xdpfwd-native", "xdpfwd-generic", "nftables-dnat", "udp-rel
     if r["samples_checked"] < 16: problems.append(f"{key}: {r['samples_checked']} samples")
     if r["sample_problems"]: problems.append(f"{key}: {r['sample_problems'][0]}")
     if r.get("ns_ratio_to_bare") is None or r.get("pps_per_core_ratio_to_nftables") is None: problems.append(f"{key}: ratios missing")
-if abs(keys["bare"]["ns_ratio_to_bare"] - 1) > 1e-9: problems.append("bare ratio is not 1")
+    if r["family"] != ("ipv6" if key.endswith(("6", "6-dnat")) else "ipv4"): problems.append(f"{key}: family {r['family']}")
+for key in ["bare", "bare6"]:
+    if abs(keys[key]["ns_ratio_to_bare"] - 1) > 1e-9: problems.append(f"{key} ratio is not 1")
+for key in ["nftables-dnat", "nftables-dnat6"]:
+    if abs(keys[key]["pps_per_core_ratio_to_nftables"] - 1) > 1e-9: problems.append(f"{key} ratio is not 1")
 if keys["xdpfwd-native-rules"]["rules"] != 100000: problems.append("rule-scaling case has not 100000 rules")
 if not d["machine"].get("cache_before"): problems.append("no cache probe")
 if keys["afpacket-floor"]["ns_ratio_to_afpacket_floor"] != 1: problems.append("floor ratio to itself is not 1")
@@ -185,6 +200,7 @@ if ! setup_pair; then
 fi
 run_case "gen live frames: 1000 frames reach the peer, JSON agrees" case_gen_live
 run_case "gen AF_PACKET TX ring: 1000 frames reach the peer, JSON agrees" case_gen_afpacket
+run_case "gen IPv6 (both engines): 1000 frames reach the peer, JSON agrees" case_gen_ipv6
 run_case "gen text output" case_gen_text
 run_case "gen usage errors exit 64" case_gen_usage
 run_case "pktgen.sh runs, or says in one line that pktgen is missing (69)" case_pktgen

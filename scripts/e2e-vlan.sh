@@ -4,18 +4,23 @@
 #
 #   client on VLAN 100      fwd                                  backend
 #   c0 (tags 100) <-trunk-> f0 (xdpfwd)  f0.100 198.18.10.1/24
-#   198.18.10.2/24                       f1 198.18.1.1 <------> b0 198.18.1.2
+#   198.18.10.2/24                              2001:2:0:10::1/64
+#   2001:2:0:10::2/64                    f1 198.18.1.1 <------> b0 198.18.1.2
+#                                           2001:2:0:1::1          2001:2:0:1::2
 #                           f2 (trunk)   f2.300.30 198.18.11.1/24
+#                                                  2001:2:0:11::1/64
 #                              <--------------------------> b1 (tags 802.1ad
 #                                                           300 + 802.1Q 30)
 #                                                           198.18.11.2/24
+#                                                           2001:2:0:11::2/64
 #
 # Client -> backend pops the tag in XDP, backend -> client pushes it; towards
 # the QinQ backend b1 the client's tag becomes two (and two become one on
 # the way back). Cases: HTTP downloads checked by sha256 and UDP echo
-# exchanges through `tcp/udp 198.18.10.1:PORT`, from each backend, then
-# counters (both directions through the XDP path, nothing dropped for VLAN
-# reasons). The QinQ network's MTU is 1492: veth passes at most one tag
+# exchanges through `tcp/udp 198.18.10.1:PORT`, from each backend, the same
+# over IPv6 through `tcp/udp [2001:2:0:10::1]:PORT` (NAT66, tagged IPv6
+# frames, neighbour discovery across the VLANs), then counters (both
+# directions through the XDP path, nothing dropped for VLAN reasons). The QinQ network's MTU is 1492: veth passes at most one tag
 # beyond the MTU.
 #
 #   scripts/e2e-vlan.sh [--xdpfwd PATH] [--mode xdp|afpacket]
@@ -60,6 +65,9 @@ VID=100
 VLAN_NET=198.18.10
 CLIENT_VLAN_ADDR=$VLAN_NET.2
 FWD_VLAN_ADDR=$VLAN_NET.1
+VLAN_NET6=2001:2:0:10:
+CLIENT_VLAN_ADDR6=$VLAN_NET6:2
+FWD_VLAN_ADDR6=$VLAN_NET6:1
 HTTP_PORT=8000
 UDP_PORT=5300
 TCP_LISTEN=$FWD_VLAN_ADDR:8080
@@ -70,10 +78,16 @@ OUTER_VID=300         # the QinQ backend network: 802.1ad 300, 802.1Q 30
 INNER_VID=30
 QINQ_NET=198.18.11
 QINQ_BACKEND_ADDR=$QINQ_NET.2
+QINQ_NET6=2001:2:0:11:
+QINQ_BACKEND_ADDR6=$QINQ_NET6:2
 QINQ_UPPER=f2.300.30  # its upper on the forwarder (stand-in: f2.300.30 + f2.300.30p)
 QINQ_MTU=1492
 TCP_LISTEN_QINQ=$FWD_VLAN_ADDR:8081
 UDP_LISTEN_QINQ=$FWD_VLAN_ADDR:5354
+TCP_LISTEN6="[$FWD_VLAN_ADDR6]:8080"
+UDP_LISTEN6="[$FWD_VLAN_ADDR6]:5353"
+TCP_LISTEN_QINQ6="[$FWD_VLAN_ADDR6]:8081"
+UDP_LISTEN_QINQ6="[$FWD_VLAN_ADDR6]:5354"
 
 WORK=$(mktemp -d /tmp/xdpfwd-e2e-vlan.XXXXXX)
 # The afpacket forwarder's PID file, options and log (removed with WORK).
@@ -136,16 +150,18 @@ tc_prog() {
     ip netns exec "$1" tc filter add dev "$2" "$3" prio "${5:-1}" bpf da pinned "$LAB_BPFFS/${6:-vlan-emu}/$4"
 }
 
-# vlan_entry UPPER LOWER TAGS TCI0 TCI1 ADDR: what attach writes into
+# ipv6_hex ADDR: the 16 bytes of an IPv6 address as hex for bpftool.
+ipv6_hex() { python3 -c 'import ipaddress, sys; print(" ".join(f"{b:02x}" for b in ipaddress.IPv6Address(sys.argv[1]).packed))' "$1"; }
+
+# vlan_entry UPPER LOWER TAGS TCI0 TCI1 ADDR ADDR6: what attach writes into
 # xdpfwd_vlans for a real VLAN device (TAGS: count | 0x04 for an 802.1ad
-# outer tag; TCI: VLAN id, PCP 0; ADDR: the upper's IPv4 address, the SNAT
-# source; no IPv6).
+# outer tag; TCI: VLAN id, PCP 0; ADDR, ADDR6: the upper's IPv4 and first
+# global IPv6 address, the SNAT sources).
 vlan_entry() {
     # shellcheck disable=SC2046 # byte lists split on purpose
     bpftool map update pinned "$LAB_PIN_DIR/xdpfwd_vlans" key hex $(le32 "$(ifindex "$NS_FWD" "$1")") \
         value hex $(le32 "$(ifindex "$NS_FWD" "$2")") "$3" 00 $(printf '%02x %02x %02x %02x' $(($4 >> 8)) $(($4 & 255)) $(($5 >> 8)) $(($5 & 255))) \
-        00 00 $(echo "$6" | tr '.' ' ' | xargs printf '%02x %02x %02x %02x') \
-        00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00
+        00 00 $(echo "$6" | tr '.' ' ' | xargs printf '%02x %02x %02x %02x') $(ipv6_hex "$7")
 }
 
 # The QinQ backend link: f2 (forwarder trunk) <-> b1 (backend, a host port
@@ -163,15 +179,18 @@ setup_qinq() {
             ip -n "$NS_BACKEND" link set b1.300 up &&
             ip -n "$NS_BACKEND" link add link b1.300 name b1.300.30 type vlan id "$INNER_VID" &&
             ip -n "$NS_BACKEND" link set b1.300.30 mtu "$QINQ_MTU" up &&
-            ip -n "$NS_BACKEND" addr add "$QINQ_BACKEND_ADDR/24" dev b1.300.30 || return 1
+            ip -n "$NS_BACKEND" addr add "$QINQ_BACKEND_ADDR/24" dev b1.300.30 &&
+            ip -n "$NS_BACKEND" -6 addr add "$QINQ_BACKEND_ADDR6/64" dev b1.300.30 nodad || return 1
     else
         ip -n "$NS_FWD" link add "$QINQ_UPPER" type veth peer name "${QINQ_UPPER}p" || return 1
         ip -n "$NS_FWD" link set "${QINQ_UPPER}p" up &&
             ip -n "$NS_BACKEND" link set b1 mtu "$QINQ_MTU" &&
-            ip -n "$NS_BACKEND" addr add "$QINQ_BACKEND_ADDR/24" dev b1 || return 1
+            ip -n "$NS_BACKEND" addr add "$QINQ_BACKEND_ADDR/24" dev b1 &&
+            ip -n "$NS_BACKEND" -6 addr add "$QINQ_BACKEND_ADDR6/64" dev b1 nodad || return 1
     fi
     ip -n "$NS_FWD" link set "$QINQ_UPPER" mtu "$QINQ_MTU" up &&
-        ip -n "$NS_FWD" addr add "$QINQ_NET.1/24" dev "$QINQ_UPPER" || return 1
+        ip -n "$NS_FWD" addr add "$QINQ_NET.1/24" dev "$QINQ_UPPER" &&
+        ip -n "$NS_FWD" -6 addr add "${QINQ_NET6}:1/64" dev "$QINQ_UPPER" nodad || return 1
 }
 
 setup() {
@@ -186,7 +205,9 @@ setup() {
         ip -n "$NS_FWD" link add "$UPPER" type veth peer name "${UPPER}p" || return 1
         ip -n "$NS_FWD" link set "${UPPER}p" up
     fi
-    ip -n "$NS_FWD" addr add "$FWD_VLAN_ADDR/24" dev "$UPPER" && ip -n "$NS_FWD" link set "$UPPER" up || return 1
+    ip -n "$NS_FWD" addr add "$FWD_VLAN_ADDR/24" dev "$UPPER" &&
+        ip -n "$NS_FWD" -6 addr add "$FWD_VLAN_ADDR6/64" dev "$UPPER" nodad &&
+        ip -n "$NS_FWD" link set "$UPPER" up || return 1
     setup_qinq || return 1
     if [[ $MODE == emulated ]]; then
         build_emu || return 1
@@ -198,16 +219,21 @@ setup() {
             tc_prog "$NS_FWD" "${QINQ_UPPER}p" ingress upper_tx 1 vlan-emu-qinq || return 1
     fi
     ip -n "$NS_CLIENT" route del default 2>/dev/null
-    ip -n "$NS_CLIENT" addr flush dev c0
+    ip -n "$NS_CLIENT" -6 route del default 2>/dev/null
+    # The untagged addresses go (the link-local one stays: neighbour discovery).
+    ip -n "$NS_CLIENT" addr flush dev c0 scope global
     ip netns exec "$NS_CLIENT" ethtool -K c0 txvlan off >/dev/null 2>&1
     if [[ $MODE == real ]]; then
         ip -n "$NS_CLIENT" link add link c0 name "c0.$VID" type vlan id "$VID" &&
             ip -n "$NS_CLIENT" addr add "$CLIENT_VLAN_ADDR/24" dev "c0.$VID" &&
+            ip -n "$NS_CLIENT" -6 addr add "$CLIENT_VLAN_ADDR6/64" dev "c0.$VID" nodad &&
             ip -n "$NS_CLIENT" link set "c0.$VID" up || return 1
     else
-        ip -n "$NS_CLIENT" addr add "$CLIENT_VLAN_ADDR/24" dev c0 || return 1
+        ip -n "$NS_CLIENT" addr add "$CLIENT_VLAN_ADDR/24" dev c0 &&
+            ip -n "$NS_CLIENT" -6 addr add "$CLIENT_VLAN_ADDR6/64" dev c0 nodad || return 1
     fi
-    ip -n "$NS_CLIENT" route add default via "$FWD_VLAN_ADDR" || return 1
+    ip -n "$NS_CLIENT" route add default via "$FWD_VLAN_ADDR" &&
+        ip -n "$NS_CLIENT" -6 route add default via "$FWD_VLAN_ADDR6" || return 1
 
     head -c 8M /dev/urandom >"$WORK/blob"
     SHA=$(sha256sum <"$WORK/blob" | cut -d' ' -f1)
@@ -219,7 +245,15 @@ setup() {
         python3 -m http.server --bind "$QINQ_BACKEND_ADDR" --directory "$WORK" "$HTTP_PORT"
     background "$NS_BACKEND" "$WORK/udp-qinq.log" \
         socat "UDP4-LISTEN:$UDP_PORT,bind=$QINQ_BACKEND_ADDR,fork,reuseaddr" EXEC:cat
-    wait_tcp "$NS_BACKEND" "$BACKEND_ADDR" "$HTTP_PORT" && wait_tcp "$NS_BACKEND" "$QINQ_BACKEND_ADDR" "$HTTP_PORT" ||
+    local addr6
+    for addr6 in "$BACKEND_ADDR6" "$QINQ_BACKEND_ADDR6"; do
+        background "$NS_BACKEND" "$WORK/http-$addr6.log" \
+            python3 -m http.server --bind "$addr6" --directory "$WORK" "$HTTP_PORT"
+        background "$NS_BACKEND" "$WORK/udp-$addr6.log" \
+            socat "UDP6-LISTEN:$UDP_PORT,bind=[$addr6],fork,reuseaddr" EXEC:cat
+    done
+    wait_tcp "$NS_BACKEND" "$BACKEND_ADDR" "$HTTP_PORT" && wait_tcp "$NS_BACKEND" "$QINQ_BACKEND_ADDR" "$HTTP_PORT" &&
+        wait_tcp "$NS_BACKEND" "$BACKEND_ADDR6" "$HTTP_PORT" && wait_tcp "$NS_BACKEND" "$QINQ_BACKEND_ADDR6" "$HTTP_PORT" ||
         { echo "e2e-vlan: backend did not start" >&2; return 1; }
 }
 
@@ -244,8 +278,8 @@ assert d.get('afpacket_forwarder_pid') and all(i['mode'] == 'afpacket' for i in 
             tc_prog "$NS_FWD" f2 ingress trunk_ingress "$prio" vlan-emu-qinq || { fail "trunk filter"; return 1; }
         # What attach writes for a real f0.100 (one 802.1Q tag) and a real
         # f2.300.30 (802.1ad 300 outside 802.1Q 30).
-        vlan_entry "$UPPER" f0 01 "$VID" 0 "$FWD_VLAN_ADDR" &&
-            vlan_entry "$QINQ_UPPER" f2 06 "$OUTER_VID" "$INNER_VID" "$QINQ_NET.1" || { fail "bpftool map update"; return 1; }
+        vlan_entry "$UPPER" f0 01 "$VID" 0 "$FWD_VLAN_ADDR" "$FWD_VLAN_ADDR6" &&
+            vlan_entry "$QINQ_UPPER" f2 06 "$OUTER_VID" "$INNER_VID" "$QINQ_NET.1" "${QINQ_NET6}:1" || { fail "bpftool map update"; return 1; }
     fi
     # Real devices: f2.300 (one 802.1ad tag) is an upper too.
     (($(bpftool map dump pinned "$LAB_PIN_DIR/xdpfwd_vlans" 2>/dev/null | grep -c key) >= 2)) ||
@@ -253,7 +287,11 @@ assert d.get('afpacket_forwarder_pid') and all(i['mode'] == 'afpacket' for i in 
     if ! xfwd rule add tcp "$TCP_LISTEN" "$BACKEND_ADDR:$HTTP_PORT" >/dev/null ||
         ! xfwd rule add udp "$UDP_LISTEN" "$BACKEND_ADDR:$UDP_PORT" >/dev/null ||
         ! xfwd rule add tcp "$TCP_LISTEN_QINQ" "$QINQ_BACKEND_ADDR:$HTTP_PORT" >/dev/null ||
-        ! xfwd rule add udp "$UDP_LISTEN_QINQ" "$QINQ_BACKEND_ADDR:$UDP_PORT" >/dev/null; then
+        ! xfwd rule add udp "$UDP_LISTEN_QINQ" "$QINQ_BACKEND_ADDR:$UDP_PORT" >/dev/null ||
+        ! xfwd rule add tcp "$TCP_LISTEN6" "[$BACKEND_ADDR6]:$HTTP_PORT" >/dev/null ||
+        ! xfwd rule add udp "$UDP_LISTEN6" "[$BACKEND_ADDR6]:$UDP_PORT" >/dev/null ||
+        ! xfwd rule add tcp "$TCP_LISTEN_QINQ6" "[$QINQ_BACKEND_ADDR6]:$HTTP_PORT" >/dev/null ||
+        ! xfwd rule add udp "$UDP_LISTEN_QINQ6" "[$QINQ_BACKEND_ADDR6]:$UDP_PORT" >/dev/null; then
         fail "rule add"
         return 1
     fi
@@ -263,25 +301,31 @@ assert d.get('afpacket_forwarder_pid') and all(i['mode'] == 'afpacket' for i in 
 case_download() {
     local got code listen=${1:-$TCP_LISTEN}
     rm -f "$WORK/got"
-    code=$(ip netns exec "$NS_CLIENT" curl -sS --max-time 30 --connect-timeout 5 -o "$WORK/got" \
+    code=$(ip netns exec "$NS_CLIENT" curl -gsS --max-time 30 --connect-timeout 5 -o "$WORK/got" \
         -w '%{http_code}' "http://$listen/blob" 2>&1) || { fail "curl: $code"; return 1; }
     [[ $code == 200 ]] || { fail "HTTP $code"; return 1; }
     got=$(sha256sum <"$WORK/got" | cut -d' ' -f1)
     [[ $got == "$SHA" ]] || fail "sha256 $got, want $SHA"
 }
 
-# case_udp [LISTEN]: five echoes through LISTEN (default: the untagged backend's rule).
+# case_udp [LISTEN]: five echoes through LISTEN (default: the untagged
+# backend's rule); IPv6 for a [bracketed] LISTEN.
 case_udp() {
-    local i token reply listen=${1:-$UDP_LISTEN}
+    local i token reply listen=${1:-$UDP_LISTEN} family=UDP4
+    [[ $listen == \[* ]] && family=UDP6
     for ((i = 1; i <= 5; i++)); do
         token="xdpfwd-vlan-$$-$i-$RANDOM"
-        reply=$(printf '%s\n' "$token" | ip netns exec "$NS_CLIENT" timeout 5 socat -T3 - "UDP4:$listen" 2>/dev/null)
+        reply=$(printf '%s\n' "$token" | ip netns exec "$NS_CLIENT" timeout 5 socat -T3 - "$family:$listen" 2>/dev/null)
         [[ $reply == "$token" ]] || { fail "request $i: sent '$token', got '$(one_line "$reply")'"; return 1; }
     done
 }
 
 case_download_qinq() { case_download "$TCP_LISTEN_QINQ"; }
 case_udp_qinq() { case_udp "$UDP_LISTEN_QINQ"; }
+case_download6() { case_download "$TCP_LISTEN6"; }
+case_udp6() { case_udp "$UDP_LISTEN6"; }
+case_download_qinq6() { case_download "$TCP_LISTEN_QINQ6"; }
+case_udp_qinq6() { case_udp "$UDP_LISTEN_QINQ6"; }
 
 # Both directions went through the forwarder's own egress (a tag pushed on
 # every reply by xdpfwd, not by the kernel's VLAN device via the slow path,
@@ -302,9 +346,11 @@ rules = s["rules"]
 print("# counters: " + " ".join(f"{k}={v}" for k, v in sorted(g.items()) if v) + f"; {sys.argv[2]} packets up the VLAN uppers")
 assert g["drop_vlan"] == 0, "drop_vlan"
 assert g["verdict_redirect"] > 1000, "few redirects"
-assert g["pass_slowpath"] <= 4, "slow path"
+# At most the first packet to each neighbour (two backends and the
+# client, each over IPv4 and IPv6).
+assert g["pass_slowpath"] <= 6, "slow path"
 assert int(sys.argv[2]) < 200, "forwarded packets reached a VLAN upper"
-assert len(rules) == 4, rules
+assert len(rules) == 8, rules
 for r in rules:
     assert r["forward"]["packets"] > 0 and r["reply"]["packets"] > 0, r
 EOF
@@ -320,6 +366,10 @@ main() {
     run_case "HTTP download from VLAN $VID off a QinQ backend (802.1ad $OUTER_VID + 802.1Q $INNER_VID), sha256 intact" \
         case_download_qinq
     run_case "UDP echo from VLAN $VID with a QinQ backend" case_udp_qinq
+    run_case "IPv6: HTTP download from VLAN $VID, sha256 intact" case_download6
+    run_case "IPv6: UDP echo from VLAN $VID" case_udp6
+    run_case "IPv6: HTTP download from VLAN $VID off the QinQ backend, sha256 intact" case_download_qinq6
+    run_case "IPv6: UDP echo from VLAN $VID with the QinQ backend" case_udp_qinq6
     run_case "both directions in $path, nothing dropped for VLAN" case_counters
     echo "e2e-vlan: $PASSED passed, $FAILED failed"
     ((FAILED == 0))

@@ -1,10 +1,11 @@
 import CXDP
 import Glibc
 import Packets
+import RuleModel
 import XDPLoader
 
-/// `xdpfwd gen`: UDP or TCP SYN frames out of one interface, as fast as the
-/// host allows or capped at a rate. Two engines emit exactly the same
+/// `xdpfwd gen`: UDP or TCP SYN frames, IPv4 or IPv6, out of one interface,
+/// as fast as the host allows or capped at a rate. Two engines emit exactly the same
 /// frames (the flow patch is one C function, xfb_gen_patch in
 /// xdpfwd_bench.h):
 ///   - live: BPF_PROG_TEST_RUN with BPF_F_TEST_XDP_LIVE_FRAMES running
@@ -17,8 +18,8 @@ public struct Generator {
 
     public struct Options: Sendable {
         public var interface = ""
-        public var src: Packet.Endpoint = "198.18.0.2:1024"
-        public var dst: Packet.Endpoint = "198.18.0.1:5000"
+        public var src: Endpoint = "198.18.0.2:1024"
+        public var dst: Endpoint = "198.18.0.1:5000"   // the same family as src
         public var srcMAC: Packet.MAC? = nil   // nil: the interface's
         public var dstMAC: Packet.MAC? = nil   // required
         public var l4 = L4.udp
@@ -37,20 +38,33 @@ public struct Generator {
             func bad(_ text: String) -> XDPFwdError { .invalidArgument(text) }
             guard !interface.isEmpty else { throw bad("an interface is required") }
             guard dstMAC != nil else { throw bad("--dst-mac is required (the MAC of the next hop, e.g. the forwarder)") }
-            guard (Int(XFB_GEN_MIN_FRAME)...Int(XFB_GEN_MAX_FRAME)).contains(size) else {
-                throw bad("--size must be \(XFB_GEN_MIN_FRAME)-\(XFB_GEN_MAX_FRAME) (frame bytes without FCS), got \(size)")
+            guard src.isIPv6 == dst.isIPv6 else { throw bad("source \(src) and destination \(dst) are of different address families") }
+            guard (minimumSize...Int(XFB_GEN_MAX_FRAME)).contains(size) else {
+                throw bad("--size must be \(minimumSize)-\(XFB_GEN_MAX_FRAME) for \(src.isIPv6 ? "IPv6" : "IPv4") \(l4.rawValue) (frame bytes without FCS), got \(size)")
             }
             guard (1...1_000_000).contains(flows) else { throw bad("--flows must be 1-1000000, got \(flows)") }
             guard src.port > 0, dst.port > 0 else { throw bad("ports must be 1-65535") }
             let span = portSpan
-            guard Int(src.address.value & 0xFFFF) + (flows - 1) / span <= 0xFFFF else {
-                throw bad("--flows \(flows) from \(src) would run past the source address's /16")
+            guard Int(src.addressLow16) + (flows - 1) / span <= 0xFFFF else {
+                throw bad("--flows \(flows) from \(src) would run past the source address's last 16 bits")
             }
             guard rate >= 0 else { throw bad("--rate must be >= 0") }
             if let duration { guard duration > 0 && duration <= 86_400 else { throw bad("--duration must be 0-86400 s") } }
             if let count { guard count > 0 else { throw bad("--count must be > 0") } }
             guard duration != nil || count != nil else { throw bad("give --count or --duration (or both)") }
             guard (1...256).contains(batch) else { throw bad("--batch must be 1-256 (the veth ring holds 256)") }
+        }
+
+        /// The smallest frame: the Ethernet minimum, or the IPv6 headers'
+        /// length (which the generator restores on every frame).
+        var minimumSize: Int {
+            guard src.isIPv6 else { return Int(XFB_GEN_MIN_FRAME) }
+            return Int(l4 == .tcp ? XFB_GEN_HDR_LEN6_TCP : XFB_GEN_HDR_LEN6_UDP)
+        }
+
+        /// Header bytes restored and patched per frame (xfb_gen_cfg.hdr_len).
+        var headerLength: Int {
+            src.isIPv6 ? minimumSize : Int(XFB_GEN_HDR_LEN)
         }
 
         /// Source ports per source address: flows beyond it move the address on.
@@ -71,24 +85,37 @@ public struct Generator {
     /// (and, past the port span, the source address) and checksums.
     public func template(srcMAC: Packet.MAC) -> [UInt8] {
         let o = options
-        switch o.l4 {
-        case .udp:
+        switch (o.src, o.dst, o.l4) {
+        case (.v4(let src), .v4(let dst), .udp):
             let payload = [UInt8](repeating: 0x5a, count: max(0, o.size - 42))
-            return Packet.udp(src: o.src, dst: o.dst, payload: payload, srcMAC: srcMAC, dstMAC: o.dstMAC!).bytes
-        case .tcp:
-            return Packet.tcp(src: o.src, dst: o.dst, flags: [.syn], srcMAC: srcMAC, dstMAC: o.dstMAC!)
+            return Packet.udp(src: src, dst: dst, payload: payload, srcMAC: srcMAC, dstMAC: o.dstMAC!).bytes
+        case (.v4(let src), .v4(let dst), .tcp):
+            return Packet.tcp(src: src, dst: dst, flags: [.syn], srcMAC: srcMAC, dstMAC: o.dstMAC!)
                 .padded(toFrameLength: o.size).bytes
+        case (.v6(let src), .v6(let dst), .udp):
+            let payload = [UInt8](repeating: 0x5a, count: max(0, o.size - Int(XFB_GEN_HDR_LEN6_UDP)))
+            return Packet6.udp(src: src, dst: dst, payload: payload, srcMAC: srcMAC, dstMAC: o.dstMAC!).bytes
+        case (.v6(let src), .v6(let dst), .tcp):
+            // Padded like the IPv4 SYN: a trailer after the packet, no payload.
+            var packet = Packet6.tcp(src: src, dst: dst, flags: [.syn], srcMAC: srcMAC, dstMAC: o.dstMAC!)
+            packet.trailer = [UInt8](repeating: 0, count: max(0, o.size - Int(XFB_GEN_HDR_LEN6_TCP)))
+            return packet.bytes
+        default:
+            preconditionFailure("validate() refuses mixed families")
         }
     }
 
     func config(template: [UInt8]) -> xfb_gen_cfg {
         var cfg = xfb_gen_cfg()
+        let ipv6 = options.src.isIPv6
         cfg.flows = UInt32(options.flows)
         cfg.port_span = UInt32(options.portSpan)
         cfg.sport_base = options.src.port
-        cfg.l4_csum_off = UInt16(options.l4 == .tcp ? XFB_OFF_TCP_CSUM : XFB_OFF_UDP_CSUM)
+        cfg.l4_csum_off = UInt16(options.l4 == .tcp ? (ipv6 ? XFB_OFF6_TCP_CSUM : XFB_OFF_TCP_CSUM)
+                                                    : (ipv6 ? XFB_OFF6_UDP_CSUM : XFB_OFF_UDP_CSUM))
+        cfg.hdr_len = UInt16(options.headerLength)
         withUnsafeMutableBytes(of: &cfg.hdr) { hdr in
-            for i in 0..<Int(XFB_GEN_HDR_LEN) { hdr[i] = template[i] }
+            for i in 0..<options.headerLength { hdr[i] = template[i] }
         }
         return cfg
     }
@@ -194,6 +221,52 @@ public struct Generator {
             return done
         }
         return Result(method: .afpacket, sent: sent, seconds: seconds)
+    }
+}
+
+extension Generator {
+    /// A generator endpoint: "198.18.0.2:1024" or "[2001:2::2]:1024".
+    public enum Endpoint: Hashable, Sendable, CustomStringConvertible, ExpressibleByStringLiteral {
+        case v4(Packet.Endpoint)
+        case v6(Packet6.Endpoint)
+
+        /// Parses either form; nil for anything else.
+        public init?(parsing text: String) {
+            guard let endpoint = try? RuleModel.Endpoint(parsing: text) else { return nil }
+            switch endpoint.address {
+            case .v4(let address): self = .v4(Packet.Endpoint(Packet.Address(address.value), endpoint.port))
+            case .v6(let address): self = .v6(Packet6.Endpoint(Packet6.Address(address.bytes), endpoint.port))
+            }
+        }
+
+        public init(stringLiteral text: String) {
+            guard let endpoint = Endpoint(parsing: text) else { preconditionFailure("not ADDR:PORT or [ADDR]:PORT: \(text)") }
+            self = endpoint
+        }
+
+        public var isIPv6: Bool { if case .v6 = self { true } else { false } }
+
+        public var port: UInt16 {
+            switch self {
+            case .v4(let e): e.port
+            case .v6(let e): e.port
+            }
+        }
+
+        /// The last 16 bits of the address, which flows past the port span advance.
+        var addressLow16: UInt16 {
+            switch self {
+            case .v4(let e): UInt16(truncatingIfNeeded: e.address.value)
+            case .v6(let e): UInt16(e.address.bytes[14]) << 8 | UInt16(e.address.bytes[15])
+            }
+        }
+
+        public var description: String {
+            switch self {
+            case .v4(let e): e.description
+            case .v6(let e): e.description
+            }
+        }
     }
 }
 

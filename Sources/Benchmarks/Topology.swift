@@ -5,13 +5,17 @@ import XDPLoader
 
 /// The namespaces of `xdpfwd bench topo`, torn down when this goes away:
 ///
-///   NAME-gen             NAME-fwd                         NAME-sink
+///   NAME-gen             NAME-fwd                           NAME-sink
 ///   Tg0 198.18.0.2 <---> Tf0 198.18.0.1
-///                        Tf1 198.18.1.1 <---------------> Ts0 198.18.1.2
+///       2001:2::2/64         2001:2::1/64
+///                        Tf1 198.18.1.1 <-----------------> Ts0 198.18.1.2
+///                            2001:2:0:1::1/64                   2001:2:0:1::2/64
 ///
 /// T is a short unique tag, so the threaded-NAPI kthreads ("napi/Tf0-N")
-/// can be told apart from other namespaces'. Only 198.18.0.0/15, never the
-/// root namespace. Neighbours are permanent: no ARP in the measurement.
+/// can be told apart from other namespaces'. Only 198.18.0.0/15 and
+/// 2001:2::/48, never the root namespace. Neighbours are permanent (no ARP
+/// or neighbour discovery in the measurement); IPv6 addresses skip DAD and
+/// no router solicitations or advertisements are sent or accepted.
 final class Topology: @unchecked Sendable {
     let gen: NetworkNamespace
     let fwd: NetworkNamespace
@@ -26,6 +30,10 @@ final class Topology: @unchecked Sendable {
     static let f0MAC: Packet.MAC = "02:00:00:00:0f:00"
     static let f1MAC: Packet.MAC = "02:00:00:00:0f:01"
     static let s0MAC: Packet.MAC = "02:00:00:00:0b:02"
+    static let g0Address6: Packet6.Address = "2001:2::2"
+    static let f0Address6: Packet6.Address = "2001:2::1"
+    static let f1Address6: Packet6.Address = "2001:2:0:1::1"
+    static let s0Address6: Packet6.Address = "2001:2:0:1::2"
     let sink: Sink
     private(set) var g0Index: UInt32 = 0
 
@@ -49,9 +57,13 @@ final class Topology: @unchecked Sendable {
         try fwd.ip(["addr", "add", "198.18.1.1/24", "dev", f1])
         try sinkNS.ip(["addr", "add", "198.18.1.2/24", "dev", s0])
         for (ns, devices) in [(gen, [g0]), (fwd, [f0, f1]), (sinkNS, [s0])] {
-            try ns.exec(["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"])
             for device in devices {
-                try ns.exec(["sysctl", "-qw", "net.ipv6.conf.\(device).disable_ipv6=1"])
+                // IPv6 without DAD, router solicitations or RAs: the
+                // addresses are usable at once, nothing but the benchmark's
+                // own frames crosses the links.
+                for setting in ["accept_dad=0", "router_solicitations=0", "accept_ra=0"] {
+                    try ns.exec(["sysctl", "-qw", "net.ipv6.conf.\(device).\(setting)"])
+                }
                 // Complete checksums in software (see PLATFORM: redirected
                 // CHECKSUM_PARTIAL packets are never finished); GRO gives the
                 // receiving veth NAPI, so it accepts XDP_TX'ed frames.
@@ -71,11 +83,19 @@ final class Topology: @unchecked Sendable {
                 try ns.exec(["sh", "-c", "echo 1 > /sys/class/net/\(device)/threaded"])
             }
         }
+        for (ns, device, address) in [(gen, g0, Self.g0Address6), (fwd, f0, Self.f0Address6),
+                                      (fwd, f1, Self.f1Address6), (sinkNS, s0, Self.s0Address6)] {
+            try ns.ip(["-6", "addr", "add", "\(address)/64", "dev", device, "nodad"])
+        }
         try fwd.exec(["sysctl", "-qw", "net.ipv4.conf.all.forwarding=1"])
+        try fwd.exec(["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"])
         try fwd.exec(["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0"])
         try fwd.ip(["neigh", "replace", "198.18.1.2", "lladdr", Self.s0MAC.description, "dev", f1, "nud", "permanent"])
         try fwd.ip(["neigh", "replace", "198.18.0.2", "lladdr", Self.g0MAC.description, "dev", f0, "nud", "permanent"])
         try sinkNS.ip(["neigh", "replace", "198.18.1.1", "lladdr", Self.f1MAC.description, "dev", s0, "nud", "permanent"])
+        try fwd.ip(["-6", "neigh", "replace", "\(Self.s0Address6)", "lladdr", Self.s0MAC.description, "dev", f1, "nud", "permanent"])
+        try fwd.ip(["-6", "neigh", "replace", "\(Self.g0Address6)", "lladdr", Self.g0MAC.description, "dev", f0, "nud", "permanent"])
+        try sinkNS.ip(["-6", "neigh", "replace", "\(Self.f1Address6)", "lladdr", Self.f1MAC.description, "dev", s0, "nud", "permanent"])
         g0Index = try gen.enter { try Interface.named(g0).ifindex }
         try sinkNS.enter { try sink.attach(ifindex: try Interface.named(s0).ifindex) }
         try run("/bin/mkdir", ["-p", bpffs])

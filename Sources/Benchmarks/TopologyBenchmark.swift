@@ -114,7 +114,7 @@ public struct TopologyBenchmark {
         var o = Generator.Options()
         o.interface = topo.g0
         o.dstMAC = Topology.f0MAC
-        o.src = "198.18.0.2:1024"
+        o.src = c.generatorSource
         o.dst = c.generatorDestination
         o.flows = c.flows
         o.size = options.size

@@ -102,7 +102,9 @@ static int txring_flush(struct cxdp_txring *ring)
 int cxdp_txring_send(struct cxdp_txring *ring, const void *frame, uint32_t len,
                      const struct xfb_gen_cfg *cfg, uint64_t first, uint32_t n)
 {
-	if (len < XFB_GEN_HDR_LEN || len > ring->frame_size - TXR_DATA_OFF)
+	if (len < cfg->hdr_len || len > ring->frame_size - TXR_DATA_OFF)
+		return -EINVAL;
+	if (cfg->hdr_len != XFB_GEN_HDR_LEN && cfg->hdr_len != XFB_GEN_HDR_LEN6_UDP && cfg->hdr_len != XFB_GEN_HDR_LEN6_TCP)
 		return -EINVAL;
 	uint32_t queued = 0;
 	for (uint32_t i = 0; i < n; i++) {
@@ -119,7 +121,7 @@ int cxdp_txring_send(struct cxdp_txring *ring, const void *frame, uint32_t len,
 		}
 		uint8_t *data = (uint8_t *)hdr + TXR_DATA_OFF;
 		memcpy(data, frame, len);
-		xfb_gen_patch(data, cfg, first + i);
+		(void)xfb_gen_patch(data, cfg, first + i);
 		hdr->tp_len = len;
 		__atomic_store_n(&hdr->tp_status, TP_STATUS_SEND_REQUEST, __ATOMIC_RELEASE);
 		ring->next = (ring->next + 1) % ring->frame_count;

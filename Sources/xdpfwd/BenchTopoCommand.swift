@@ -9,7 +9,8 @@ struct BenchTopo: ParsableCommand {
         commandName: "topo",
         abstract: "Forwarders side by side on a gen <-> forwarder <-> sink veth topology: delivered pps and CPU ns/packet.",
         discussion: """
-            Builds throwaway namespaces (addresses in 198.18.0.0/15; the root namespace is not touched), runs \
+            Builds throwaway namespaces (addresses in 198.18.0.0/15 and 2001:2::/48; the root namespace is not \
+            touched), runs \
             `xdpfwd gen` on one CPU and each forwarder on another, interleaved over --rounds, and prints median \
             and spread, ratios to the bare limit and to nftables DNAT. The sink checks sampled frames are \
             correctly translated. Exit status 1 if a sample is wrong. Needs root. Forwarders: \
@@ -96,12 +97,13 @@ struct TopoJSON: Codable {
         let rules: Int
         let flows: Int
         let full_nat: Bool
+        let family: String           // "ipv4" or "ipv6"
         let runs: [Run]
         let delivered_pps: Summary?
         let ns_per_packet: Summary?
-        let ns_ratio_to_bare: Double?
-        let pps_per_core_ratio_to_nftables: Double?
-        /// CPU per packet over the AF_PACKET floor's (afpacket-floor), when it ran.
+        let ns_ratio_to_bare: Double?                 // to the bare limit of the same family
+        let pps_per_core_ratio_to_nftables: Double?   // to nftables DNAT of the same family
+        /// CPU per packet over the AF_PACKET floor's (afpacket-floor, IPv4), when it ran.
         let ns_ratio_to_afpacket_floor: Double?
         let pps_ratio_to_nftables: Double?
         let samples_checked: Int
@@ -139,19 +141,20 @@ struct TopoJSON: Codable {
         func pps(_ key: String) -> Double? {
             positive(report.results.first { $0.forwarder.key == key }.flatMap { Summary($0.runs.map(\.deliveredPPS))?.median })
         }
-        let bareNs = ns("bare"), nftNs = ns("nftables-dnat"), nftPPS = pps("nftables-dnat"), floorNs = ns("afpacket-floor")
+        let floorNs = ns("afpacket-floor")
         results = report.results.map { r in
+            let bareNs = ns(r.forwarder.bareKey), nftNs = ns(r.forwarder.nftablesKey), nftPPS = pps(r.forwarder.nftablesKey)
             let nsSummary = Summary(r.runs.map(\.nsPerPacket))
             let ppsSummary = Summary(r.runs.map(\.deliveredPPS))
             return Result(
                 key: r.forwarder.key, name: r.forwarder.name, rules: r.forwarder.rules, flows: r.forwarder.flows,
-                full_nat: r.forwarder.snat,
+                full_nat: r.forwarder.snat, family: r.forwarder.ipv6 ? "ipv6" : "ipv4",
                 runs: r.runs.map { Run(sent: $0.sent, delivered: $0.delivered, seconds: $0.seconds, forwarder_cpu_ns: $0.forwarderCPUNs,
                                        delivered_pps: $0.deliveredPPS, ns_per_packet: $0.nsPerPacket.isFinite ? $0.nsPerPacket : nil) },
                 delivered_pps: ppsSummary, ns_per_packet: nsSummary,
                 ns_ratio_to_bare: nsSummary.flatMap { s in bareNs.map { s.median / $0 } },
                 pps_per_core_ratio_to_nftables: nsSummary.flatMap { s in nftNs.map { $0 / s.median } },
-                ns_ratio_to_afpacket_floor: nsSummary.flatMap { s in floorNs.map { s.median / $0 } },
+                ns_ratio_to_afpacket_floor: r.forwarder.ipv6 ? nil : nsSummary.flatMap { s in floorNs.map { s.median / $0 } },
                 pps_ratio_to_nftables: ppsSummary.flatMap { s in nftPPS.map { s.median / $0 } },
                 samples_checked: r.samplesChecked, sample_problems: Array(r.problems.prefix(5)), error: r.error)
         }
@@ -160,7 +163,7 @@ struct TopoJSON: Codable {
 
     func printTable() {
         printLine("")
-        printLine("xdpfwd bench topo: \(size)-byte UDP, generator (\(generator)) on CPU \(generator_cpu), forwarder on CPU \(forwarder_cpu), "
+        printLine("xdpfwd bench topo: \(size)-byte UDP (IPv4 and IPv6), generator (\(generator)) on CPU \(generator_cpu), forwarder on CPU \(forwarder_cpu), "
                   + "\(rounds) round(s) of \(duration_s) s, median (min-max)")
         func cache(_ c: CacheProbe?) -> String { c.map { String(format: "%.0f ns (%@)", $0.roundTripNs, $0.state) } ?? "n/a" }
         printLine("kernel \(machine.kernel), \(machine.cpus) CPUs; cache-line round trip before \(cache(machine.cache_before)), after \(cache(machine.cache_after))")
@@ -193,6 +196,7 @@ struct TopoJSON: Codable {
             guard let floor = r.ns_ratio_to_afpacket_floor else { continue }
             printLine("\(r.name): " + String(format: "%.2fx", floor) + " the CPU per packet of the AF_PACKET floor (its rings, no logic)")
         }
+        printLine("IPv6 rows: ratios to the IPv6 bare limit and the IPv6 nftables DNAT of the same run.")
         if let prog {
             printLine("")
             printLine("bench prog (BPF_PROG_TEST_RUN, program alone, minus an empty program):")

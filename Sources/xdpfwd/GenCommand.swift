@@ -13,18 +13,18 @@ struct Gen: ParsableCommand {
             BPF_F_TEST_XDP_LIVE_FRAMES (kernel 5.18+), which transmits each frame with XDP_TX; it is attached to \
             IFACE while it runs. --method afpacket uses an AF_PACKET TX ring with PACKET_QDISC_BYPASS; auto falls \
             back to it where live frames are missing. Flow i uses source port SRC_PORT+i (and, past port 65535, \
-            the next source addresses). On veth, the peer must carry an XDP program or have GRO on to accept \
+            the next source addresses: their last 16 bits count up). On veth, the peer must carry an XDP program or have GRO on to accept \
             XDP_TX'ed frames. Needs root.
             """)
 
     @Argument(help: "Interface to send from.") var interface: String
-    @Option(help: "Destination ADDR:PORT.") var dst = "198.18.0.1:5000"
-    @Option(help: "Source ADDR:PORT of flow 0.") var src = "198.18.0.2:1024"
+    @Option(help: "Destination ADDR:PORT or [IPV6]:PORT.") var dst = "198.18.0.1:5000"
+    @Option(help: "Source ADDR:PORT or [IPV6]:PORT of flow 0 (the destination's family).") var src = "198.18.0.2:1024"
     @Option(help: "Destination MAC (the next hop).") var dstMac: String
     @Option(help: "Source MAC (default: the interface's).") var srcMac: String?
     @Option(help: "udp or tcp (SYN).") var proto = "udp"
     @Option(help: "Concurrent flows (distinct source ports/addresses).") var flows = 1
-    @Option(help: "Frame bytes without FCS, 60-1514.") var size = 64
+    @Option(help: "Frame bytes without FCS, 60-1514 (IPv6: from 62 for UDP, 74 for TCP).") var size = 64
     @Option(help: "Rate cap in frames per second (0: none).") var rate = 0.0
     @Option(help: "Seconds to send.") var duration: Double?
     @Option(help: "Frames to send.") var count: UInt64?
@@ -90,12 +90,11 @@ struct GenJSON: Codable {
     }
 }
 
-func parseEndpoint(_ text: String, _ option: String) throws -> Packet.Endpoint {
-    let parts = text.split(separator: ":")
-    guard parts.count == 2, let address = IPv4Address(String(parts[0])), let port = UInt16(parts[1]), port > 0 else {
-        throw XDPFwdError.invalidArgument("\(option): \"\(text)\" is not ADDR:PORT")
+func parseEndpoint(_ text: String, _ option: String) throws -> Generator.Endpoint {
+    guard let endpoint = Generator.Endpoint(parsing: text), endpoint.port > 0 else {
+        throw XDPFwdError.invalidArgument("\(option): \"\(text)\" is not ADDR:PORT or [IPV6]:PORT")
     }
-    return Packet.Endpoint(Packet.Address(address.value), port)
+    return endpoint
 }
 
 func parseMAC(_ text: String, _ option: String) throws -> Packet.MAC {

@@ -47,7 +47,8 @@ struct GeneratedCorpusTests {
     }
 
     /// The same for IPv6 frames (CorpusGenerator6: extension header chains,
-    /// fragments, ICMPv6 errors, hop limits) around IPv6 rules of every kind.
+    /// fragments, ICMPv6 errors, hop limits, VLAN tags) around IPv6 rules of
+    /// every kind.
     @Test("generated IPv6 frames", arguments: [(UInt64(11), UInt16(40000), UInt16(40023), 0), (12, 0, 0, 0),
                                                (13, 40000, 40023, 256), (14, 0, 0, 256)])
     func generated6(seed: UInt64, portMin: UInt16, portMax: UInt16, cacheSlots: Int) throws {
@@ -58,23 +59,24 @@ struct GeneratedCorpusTests {
         try bed.setConfig { $0.snat_port_min = portMin; $0.snat_port_max = portMax }
         var generator = CorpusGenerator6(seed: seed)
         for index in 0..<Self.framesPerRun {
-            let (frame, fromBackend) = generator.next()
+            let (frame, fromBackend, fromClient) = generator.next()
             let outcome = try bed.feed(frame, ingress: fromBackend ? bed.outIndex : bed.inIndex, "seed \(seed) #\(index)")
             if [.redirect, .tx, .slowpath].contains(outcome.fastPath.action) {
                 let output = outcome.fastPath.action == .slowpath ? Array(outcome.output.dropFirst(8)) : outcome.output
-                if fromBackend { generator.learnQuote(output: output) } else { generator.learn(output: output) }
+                if fromClient { generator.learn(output: output) } else { generator.learnQuote(output: output) }
             }
         }
         try bed.expectSameFlows("seed \(seed) end")
         for verdict in ["pass", "drop", "tx", "redirect", "slowpath"] {
             #expect(bed.verdicts[verdict, default: 0] > 0, "seed \(seed): no \(verdict) verdicts in \(bed.verdicts)")
         }
+        #expect(bed.headMoves > 5, "seed \(seed): \(bed.headMoves) IPv6 frames left with their head moved (VLAN tags)")
         // The IPv6-only paths must be reached too.
         let snapshot = try CountersReader(maps: bed.fastPath.maps).snapshot()
         for counter in ["pass_ipv6_exthdr", "pass_fragment", "icmp_translated", "flow_new", "pass_ttl", "pass_malformed"] {
             #expect(snapshot.global(counter) > 0, "seed \(seed): \(counter) never counted")
         }
         let reached = snapshot.global.filter { $0.value > 0 }.map(\.name)
-        print("seed \(seed) (IPv6): \(bed.frames) frames, verdicts \(bed.verdicts), counters reached \(reached)")
+        print("seed \(seed) (IPv6): \(bed.frames) frames, verdicts \(bed.verdicts), \(bed.headMoves) head moves, counters reached \(reached)")
     }
 }

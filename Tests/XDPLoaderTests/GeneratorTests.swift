@@ -57,12 +57,13 @@ final class GeneratorTests {
         let samples = try sink.samples()
         #expect(samples.count >= min(16, Int(o.count!)))
         var ports = Set<UInt16>(), sources = Set<String>()
+        if o.src.isIPv6 { return try check6(samples, o, expectPorts: expectPorts, expectSources: expectSources) }
         for sample in samples {
             #expect(sample.length == o.size)
             let packet = try Packet.decode(sample.bytes)
             #expect(packet.ethernet.dst == peerMAC)
             #expect(packet.ethernet.src == "02:00:00:00:0b:01")
-            #expect(packet.dst == o.dst)
+            #expect(Generator.Endpoint.v4(packet.dst) == o.dst)
             #expect(o.l4 == .udp ? packet.udp != nil : packet.tcp?.flags == [.syn])
             if sample.bytes.count == sample.length {
                 #expect(Packet.checksumsValid(sample.bytes), "\(Packet.describe(sample.bytes))")
@@ -72,6 +73,42 @@ final class GeneratorTests {
         }
         #expect(ports.isSubset(of: expectPorts) && ports.count == min(expectPorts.count, 16))
         #expect(sources == expectSources)
+    }
+
+    /// The IPv6 half of check: every sample an untagged IPv6 frame of the
+    /// asked size, to the destination, from flow ports and sources, with
+    /// the payload length of the frame and a TCP/UDP checksum right over
+    /// the pseudo-header (a UDP one present).
+    func check6(_ samples: [(length: Int, bytes: [UInt8])], _ o: Generator.Options, expectPorts: Set<UInt16>,
+                expectSources: Set<String>) throws {
+        guard case .v6(let dst) = o.dst else { Issue.record("destination \(o.dst) is not IPv6"); return }
+        var ports = Set<UInt16>(), sources = Set<Packet6.Address>()
+        for sample in samples {
+            #expect(sample.length == o.size)
+            #expect(sample.bytes.count == min(o.size, 128))
+            let packet = try Packet6.decode(sample.bytes)
+            #expect(packet.ethernet.etherType == 0x86DD && packet.ethernet.tags.isEmpty)
+            #expect(packet.ethernet.dst == peerMAC)
+            #expect(packet.ethernet.src == "02:00:00:00:0b:01")
+            #expect(packet.ip.dst == dst.address && packet.ip.hopLimit == 64 && packet.extensionHeaders.isEmpty)
+            let l4Length = o.l4 == .udp ? o.size - 54 : 20   // the TCP SYN's padding is a trailer
+            #expect(Int(packet.ip.payloadLength ?? 0) == l4Length, "\(Packet6.describe(sample.bytes))")
+            switch o.l4 {
+            case .udp:
+                #expect(packet.udp?.dport == dst.port)
+                #expect(sample.bytes.be16(at: 60) != 0, "UDP checksum 0")
+                if let port = packet.udp?.sport { ports.insert(port) }
+            case .tcp:
+                #expect(packet.tcp?.dport == dst.port && packet.tcp?.flags == [.syn])
+                if let port = packet.tcp?.sport { ports.insert(port) }
+            }
+            if sample.bytes.count == sample.length {
+                #expect(Packet6.checksumErrors(sample.bytes).isEmpty, "\(Packet6.describe(sample.bytes))")
+            }
+            sources.insert(packet.ip.src)
+        }
+        #expect(ports.isSubset(of: expectPorts) && ports.count == min(expectPorts.count, 16))
+        #expect(sources == Set(expectSources.map { Packet6.Address(stringLiteral: $0) }))
     }
 
     @Test("UDP flows: count, ports, size, checksums", arguments: [Generator.Method.live, .afpacket])
@@ -86,11 +123,30 @@ final class GeneratorTests {
                   expectPorts: [1024, 1025, 1026], expectSources: ["198.18.0.2"])
     }
 
+    @Test("IPv6 UDP flows, flows past the port span on the next source addresses", arguments: [Generator.Method.live, .afpacket])
+    func udpFlows6(method: Generator.Method) throws {
+        // A port span of 2 (from port 65534): flows 0-1 from ::2, 2-3 from ::3, 4 from ::4.
+        var o = options(method, flows: 5, size: 100, count: 500)
+        o.src = "[2001:2::2]:65534"
+        o.dst = "[2001:2::1]:5000"
+        try check(o, expectPorts: [65534, 65535], expectSources: ["2001:2::2", "2001:2::3", "2001:2::4"])
+    }
+
+    @Test("IPv6 frames of minimum size: UDP 62 bytes, TCP SYN 74 (and padded)", arguments: [Generator.Method.live, .afpacket])
+    func minimum6(method: Generator.Method) throws {
+        for (l4, size) in [(Generator.L4.udp, 62), (.tcp, 74), (.tcp, 90)] {
+            var o = options(method, l4: l4, flows: 3, size: size, count: 300)
+            o.src = "[2001:2::2]:1024"
+            o.dst = "[2001:2::1]:5000"
+            try check(o, expectPorts: [1024, 1025, 1026], expectSources: ["2001:2::2"])
+        }
+    }
+
     @Test("flows past the port range move the source address on")
     func manyFlows() throws {
         // 64512 ports from 1024; flows 64512-99999 come from 198.18.0.3.
         // The sink samples every 1024th frame too, so both addresses show.
-        var o = options(.live, flows: 100_000, size: 64, count: 70_000)
+        let o = options(.live, flows: 100_000, size: 64, count: 70_000)
         try sink.reset()
         _ = try namespace.enter { try Generator(options: o).run() }
         var delivered: UInt64 = 0
@@ -105,7 +161,7 @@ final class GeneratorTests {
     }
 
     @Test("options are checked before any syscall")
-    func validation() {
+    func validation() throws {
         var o = options(.live, flows: 1, size: 64, count: 1)
         o.size = 59
         #expect(throws: XDPFwdError.self) { try o.validate() }
@@ -115,5 +171,24 @@ final class GeneratorTests {
         o.batch = 64
         o.dstMAC = nil
         #expect(throws: XDPFwdError.self) { try o.validate() }
+        o.dstMAC = peerMAC
+        // IPv6: both ends, and frames that hold the headers.
+        o.src = "[2001:2::2]:1024"
+        #expect(throws: XDPFwdError.self) { try o.validate() }   // IPv4 destination
+        o.dst = "[2001:2::1]:5000"
+        try o.validate()
+        o.size = 61
+        #expect(throws: XDPFwdError.self) { try o.validate() }
+        o.size = 73
+        o.l4 = .tcp
+        #expect(throws: XDPFwdError.self) { try o.validate() }
+        o.size = 74
+        try o.validate()
+        o.src = "[2001:2::ffff]:65535"
+        o.flows = 2
+        #expect(throws: XDPFwdError.self) { try o.validate() }   // past the address's last 16 bits
+        #expect(Generator.Endpoint(parsing: "[2001:2::1]:0") == nil)
+        #expect(Generator.Endpoint(parsing: "[2001:2::1]:5000") == .v6("[2001:2::1]:5000"))
+        #expect(Generator.Endpoint(parsing: "2001:2::1:80") == nil)
     }
 }

@@ -7,13 +7,23 @@ import Packets
 /// errors quoting translated packets (whole, cut short, about unknown
 /// ports), unrelated upper layers, and malformations: truncations, bad
 /// version, payload length, doff, UDP length, hop limits 0-2, traffic
-/// class and flow label, trailers, sizes up to beyond the MTU.
+/// class and flow label, trailers, sizes up to beyond the MTU. Hosts on the
+/// TestRunBed's VLAN uppers (their /64s) send with their tags; now and then
+/// any frame gets CorpusGenerator's odd tags.
 struct CorpusGenerator6 {
     static let inMAC: Packet.MAC = "02:00:00:00:00:01"
     static let clientMAC: Packet.MAC = "02:00:00:00:00:02"
     static let outMAC: Packet.MAC = "02:00:00:00:01:01"
     static let backendMAC: Packet.MAC = "02:00:00:00:01:02"
     static let listenAddress: Packet6.Address = "2001:2::1"
+
+    typealias Side = CorpusGenerator.Side
+
+    /// The side of a host by its /64 (2001:2:0:N::/64 mirrors 198.18.N.0/24).
+    static func side(of address: Packet6.Address) -> Side {
+        let net = address.bytes[0..<6] == [0x20, 0x01, 0x00, 0x02, 0x00, 0x00] ? Int(address.bytes[6]) << 8 | Int(address.bytes[7]) : 0
+        return CorpusGenerator.side(of: Packet.Address(UInt32(net & 0xFF) << 8))
+    }
 
     /// (protocol, listen, backends, snat)
     static let rules: [(String, String, String, String)] = [
@@ -27,6 +37,10 @@ struct CorpusGenerator6 {
         ("udp", "[::]:7100", "[2001:2:0:1::2]:7100", "auto"),             // wildcard listen address
         ("tcp", "[2001:2::1]:7200-7203", "[2001:2:0:1::2]:8200", "auto"), // a port range onto a range
         ("udp", "[2001:2::1]:7300", "[2001:2:0:1::2]:9300 [2001:2::3]:9300@2 [2001:2:0:1::3]:9301", "auto"),  // Maglev
+        ("tcp", "[2001:2:0:2::1]:8081", "[2001:2:0:3::2]:8001", "auto"),  // VLAN 100 -> VLAN 200 (rewrite)
+        ("udp", "[2001:2:0:2::1]:5354", "[2001:2:0:4::2]:5301", "auto"),  // VLAN 100 -> QinQ (push one more)
+        ("tcp", "[2001:2::1]:6100", "[2001:2:0:5::2]:6100", "auto"),      // untagged -> VLAN 101 on the same trunk
+        ("tcp", "[2001:2:0:2::1]:6300", "[2001:2:0:3::3]:6300", "auto"),  // VLAN 100 -> upper without neighbour: slow path
     ]
 
     var rng: SeededRandom
@@ -70,50 +84,61 @@ struct CorpusGenerator6 {
         return chain
     }
 
-    /// The next frame and the ingress side (true: backend side, out0).
-    mutating func next() -> (frame: [UInt8], fromBackend: Bool) {
-        var fromBackend = false
+    /// The next frame, its ingress side (true: out0), and whether it is a
+    /// client's (its translation heads for a backend, which may reply).
+    mutating func next() -> (frame: [UInt8], fromBackend: Bool, fromClient: Bool) {
+        var fromClient = false
+        var from: Side
         var packet: Packet6
         switch Int.random(in: 0..<100, using: &rng) {
         case 0..<10 where !quotes.isEmpty:
             // An ICMPv6 error about a translated packet, from the peer it reached.
             let quoted = pick(quotes)
-            fromBackend = quoted.ip.dst.bytes[6] == 0 && quoted.ip.dst.bytes[7] == 1
+            from = Self.side(of: quoted.ip.dst)
             var body = quoted.ipBytes
             if chance(30) { body = Array(body.prefix(pick([40, 42, 44, 48, 50, 60]))) }
             if chance(10), body.count > 43 { body[42] ^= 0x55 }  // a port we never used
             let errorSource = chance(90) ? quoted.ip.dst : Packet6.Address("2001:2:0:1::3")
             packet = .icmp6(src: errorSource, dst: chance(95) ? quoted.ip.src : Self.listenAddress,
                             type: pick([1, 1, 2, 3, 4, 128, 129]), code: pick([0, 1, 3, 4]), rest: pick([0, 1280, 1400]), body: body,
-                            srcMAC: fromBackend ? Self.backendMAC : Self.clientMAC, dstMAC: fromBackend ? Self.outMAC : Self.inMAC)
+                            srcMAC: from.hostMAC, dstMAC: from.ourMAC)
         case 0..<55:
-            // A client towards a listen endpoint (or a port without a rule).
+            // A client towards a listen endpoint (or a port without a rule),
+            // from the network of the listen address (a VLAN's, tagged).
+            fromClient = true
             let (proto, listen, _, _) = pick(Self.rules)
-            let address: Packet6.Address = listen.hasPrefix("[::]") ? pick(["2001:2::1", "2001:2:0:1::1", "2001:2::9"]) : Self.listenAddress
+            let ruleAddress = Packet6.Address(stringLiteral: String(listen.dropFirst().split(separator: "]")[0]))
+            let address: Packet6.Address = listen.hasPrefix("[::]") ? pick(["2001:2::1", "2001:2:0:1::1", "2001:2::9"]) : ruleAddress
             let ports = listen.split(separator: "]")[1].dropFirst().split(separator: "-").compactMap { UInt16($0) }
             let port = ports.count == 2 ? UInt16.random(in: ports[0]...(ports[1] + 1), using: &rng) : ports[0]
-            let dst: Packet6.Endpoint = chance(85) ? .init(address, port) : .init(Self.listenAddress, pick([8081, 5354, 22, 9999]))
-            let client: Packet6.Address = pick(["2001:2::2", "2001:2::2", "2001:2::3", "2001:2::4"])
+            let dst: Packet6.Endpoint = chance(85) ? .init(address, port) : .init(address, pick([8082, 5355, 22, 9999]))
+            // Clients of the VLAN networks sit on them; the rest on in0.
+            let onVLAN = [2, 4, 5].contains(address.bytes[7]) && address.bytes[6] == 0
+            var clientBytes = onVLAN ? address.bytes : Packet6.Address("2001:2::").bytes
+            clientBytes[15] = pick([2, 2, 3, 4])
+            let client = Packet6.Address(clientBytes)
+            from = Self.side(of: client)
             let src = Packet6.Endpoint(client, UInt16.random(in: 40000...40040, using: &rng))
             let useTCP = chance(90) ? proto == "tcp" : proto != "tcp"
             packet = useTCP
                 ? .tcp(src: src, dst: dst, flags: flags(), seq: UInt32.random(in: 0...UInt32.max, using: &rng), payload: payload(),
-                       srcMAC: Self.clientMAC, dstMAC: Self.inMAC)
+                       srcMAC: from.hostMAC, dstMAC: from.ourMAC)
                 : .udp(src: src, dst: dst, payload: payload(), checksum: chance(20) ? .none : .computed,
-                       srcMAC: Self.clientMAC, dstMAC: Self.inMAC)
+                       srcMAC: from.hostMAC, dstMAC: from.ourMAC)
             if chance(15) { packet.extensionHeaders = extensionHeaders() }
         case 55..<85 where !replyTargets.isEmpty:
             // A backend replying to a translated flow (sometimes to a wrong port).
-            fromBackend = true
             let (proto, snat, backend) = pick(replyTargets)
+            from = Self.side(of: backend.address)
             let dst = chance(90) ? snat : Packet6.Endpoint(snat.address, UInt16.random(in: 1024...65535, using: &rng))
             packet = proto == 6
-                ? .tcp(src: backend, dst: dst, flags: flags(), payload: payload(), srcMAC: Self.backendMAC, dstMAC: Self.outMAC)
+                ? .tcp(src: backend, dst: dst, flags: flags(), payload: payload(), srcMAC: from.hostMAC, dstMAC: from.ourMAC)
                 : .udp(src: backend, dst: dst, payload: payload(), checksum: chance(20) ? .none : .computed,
-                       srcMAC: Self.backendMAC, dstMAC: Self.outMAC)
+                       srcMAC: from.hostMAC, dstMAC: from.ourMAC)
             if chance(5) { packet.extensionHeaders = extensionHeaders() }
         default:
             // Unrelated traffic: other upper layers, ICMPv6 informational messages.
+            from = Self.side(of: "2001:2::2")
             packet = .udp(src: "[2001:2::2]:40000", dst: "[2001:2::1]:8080", payload: bytes(Int.random(in: 0...64, using: &rng)),
                           srcMAC: Self.clientMAC, dstMAC: Self.inMAC)
             if chance(60) {
@@ -124,13 +149,21 @@ struct CorpusGenerator6 {
                                 body: bytes(Int.random(in: 0...24, using: &rng)), hopLimit: 255, srcMAC: Self.clientMAC, dstMAC: Self.inMAC)
             }
         }
+        packet.ethernet.tags = from.tags
+        if chance(8) { packet.ethernet.tags = oddTags() }
         mutate(&packet)
         var frame = packet.bytes
         if chance(8) && frame.count > 14 {
             // Truncated anywhere (BPF_PROG_TEST_RUN needs the 14-byte Ethernet header).
             frame = Array(frame.prefix(Int.random(in: 14..<frame.count, using: &rng)))
         }
-        return (frame, fromBackend)
+        return (frame, from.onOut, fromClient)
+    }
+
+    /// CorpusGenerator.oddTags, from this generator's sequence.
+    mutating func oddTags() -> [Packet.VLANTag] {
+        var tags = CorpusGenerator(seed: rng.next())
+        return tags.oddTags()
     }
 
     mutating func mutate(_ packet: inout Packet6) {
