@@ -830,9 +830,30 @@ print(frames, allocs)
 sys.exit(0 if a.keys() == b.keys() and frames >= 10000 and allocs == 0 else 1)' "$before" "$OUT") ||
         { fail "second round: frames, allocations added: $r; before: $(workers_line "$before") after: $(workers_line "$OUT")"; return; }
     echo "# second round: $r (frames, allocations) over the workers"
+    # stats shows the same report: the same workers, start-up unchanged,
+    # frames only ever growing, still 0 allocations since the round began.
+    local status_after=$OUT
+    capture xfwd stats --json
+    ((RC == 0)) || { fail "stats --json exit $RC: $ERR"; return; }
+    r=$(python3 -c '
+import json, sys
+a = {w["cpu"]: w for w in json.loads(sys.argv[1])["afpacket_workers"]}
+s = {w["cpu"]: w for w in json.loads(sys.argv[2])["afpacket_workers"]}
+b = {w["cpu"]: w for w in json.loads(sys.argv[3]).get("afpacket_workers") or []}
+frames = sum(b[c]["frames"] - a[c]["frames"] for c in b)
+allocs = sum(b[c]["allocations"] - a[c]["allocations"] for c in b)
+print(frames, allocs)
+sys.exit(0 if b.keys() == a.keys() and frames >= 10000 and allocs == 0
+         and all(b[c]["frames"] >= s[c]["frames"] and b[c]["startup_allocations"] == s[c]["startup_allocations"]
+                 and b[c]["ring_drops"] >= s[c]["ring_drops"] for c in b) else 1)' "$before" "$status_after" "$OUT") ||
+        { fail "stats --json workers disagree with status: $r; status: $(workers_line "$status_after") stats: $(workers_line "$OUT")"; return; }
+    echo "# second round from stats --json: $r (frames, allocations)"
+    local line="afpacket worker on CPU [0-9]*: [0-9]* frames, [0-9]* heap allocations since start ([0-9]* before the first frame), [0-9]* dropped by full RX rings"
     capture xfwd status
-    grep -q "afpacket worker on CPU [0-9]*: [0-9]* frames, [0-9]* heap allocations since start ([0-9]* before the first frame), [0-9]* dropped by full RX rings" <<<"$OUT" ||
-        fail "status text lacks the worker line: $(one_line "$OUT")"
+    grep -q "$line" <<<"$OUT" || fail "status text lacks the worker line: $(one_line "$OUT")"
+    capture xfwd stats
+    grep -q "^afpacket workers:" <<<"$OUT" && grep -q "^  $line" <<<"$OUT" ||
+        fail "stats text lacks the worker lines: $(one_line "$OUT")"
 }
 
 # afpacket: kill -9 the forwarder; forwarding stops (the TC classifier still

@@ -45,6 +45,9 @@ struct RuleStatsJSON: Codable {
 struct StatsJSON: Codable {
     let global: [String: UInt64]
     let rules: [RuleStatsJSON]
+    /// With afpacket interfaces, the forwarder's workers as `status` shows
+    /// them (absent otherwise, or when no forwarder runs).
+    var afpacket_workers: [WorkerJSON]? = nil
 
     init(_ snapshot: CountersSnapshot) {
         global = Dictionary(uniqueKeysWithValues: snapshot.global.map { ($0.name, $0.value) })
