@@ -799,7 +799,7 @@ and d['total'] >= 1" <<<"$OUT" >/dev/null || { wait "$dl"; fail "flows --json la
 workers_line() {
     python3 -c 'import json,sys
 for w in json.load(sys.stdin).get("afpacket_workers") or []:
-    print("cpu %(cpu)d: frames %(frames)d allocations %(allocations)d (start-up %(startup_allocations)d) drops %(ring_drops)d;" % w, end=" ")' <<<"$1" 2>&1 | cut -c1-400
+    print("cpu %(cpu)d: frames %(frames)d allocations %(allocations)d (start-up %(startup_allocations)d) drops %(ring_drops)d tx not sent %(tx_not_sent)d;" % w, end=" ")' <<<"$1" 2>&1 | cut -c1-400
 }
 
 case_afpacket_allocations() {
@@ -807,7 +807,7 @@ case_afpacket_allocations() {
     ((RC == 0)) || { fail "status --json exit $RC: $ERR"; return; }
     local before r res i pids=()
     json_check "len(d.get('afpacket_workers') or []) >= 1
-and all(w['allocations'] >= w['startup_allocations'] for w in d['afpacket_workers'])
+and all(w['allocations'] >= w['startup_allocations'] and w['tx_not_sent'] >= 0 for w in d['afpacket_workers'])
 and sum(w['frames'] for w in d['afpacket_workers']) >= 10000" <<<"$OUT" >/dev/null ||
         { fail "no worker report, or too few frames after the downloads: $(workers_line "$OUT")"; return; }
     before=$OUT
@@ -848,7 +848,7 @@ sys.exit(0 if b.keys() == a.keys() and frames >= 10000 and allocs == 0
                  and b[c]["ring_drops"] >= s[c]["ring_drops"] for c in b) else 1)' "$before" "$status_after" "$OUT") ||
         { fail "stats --json workers disagree with status: $r; status: $(workers_line "$status_after") stats: $(workers_line "$OUT")"; return; }
     echo "# second round from stats --json: $r (frames, allocations)"
-    local line="afpacket worker on CPU [0-9]*: [0-9]* frames, [0-9]* heap allocations since start ([0-9]* before the first frame), [0-9]* dropped by full RX rings"
+    local line="afpacket worker on CPU [0-9]*: [0-9]* frames, [0-9]* heap allocations since start ([0-9]* before the first frame), [0-9]* dropped by full RX rings, [0-9]* TX frames not sent"
     capture xfwd status
     grep -q "$line" <<<"$OUT" || fail "status text lacks the worker line: $(one_line "$OUT")"
     capture xfwd stats

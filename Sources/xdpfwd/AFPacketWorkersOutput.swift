@@ -30,6 +30,7 @@ struct AFPacketWorkersOutput {
     /// One line per worker, as both commands print it.
     static func line(_ worker: WorkerAllocations) -> String {
         "afpacket worker on CPU \(worker.cpu): \(worker.frames) frames, \(worker.allocations) heap allocations "
-            + "since start (\(worker.startupAllocations) before the first frame), \(worker.ringDrops) dropped by full RX rings"
+            + "since start (\(worker.startupAllocations) before the first frame), \(worker.ringDrops) dropped by full RX rings, "
+            + "\(worker.txNotSent) TX frames not sent"
     }
 }
