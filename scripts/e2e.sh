@@ -856,6 +856,34 @@ sys.exit(0 if b.keys() == a.keys() and frames >= 10000 and allocs == 0
         fail "stats text lacks the worker lines: $(one_line "$OUT")"
 }
 
+# afpacket: frames the egress device refuses are counted and do not stall
+# its TX ring. With b0 (f1's peer) at MTU 1280 (not lower: IPv6 would
+# lose b0's addresses), three 1428-byte UDP datagrams pass the forwarder's
+# FIB check (f1 is at 1500) and veth refuses them (over MTU + 18): the workers' tx_not_sent grows by exactly 3, and once b0
+# is back at 1500 the UDP echo works again through the same ring.
+tx_not_sent() {
+    xfwd stats --json 2>/dev/null |
+        python3 -c 'import json,sys; print(sum(w["tx_not_sent"] for w in json.load(sys.stdin)["afpacket_workers"]))' 2>/dev/null ||
+        echo -1
+}
+
+case_afpacket_tx_not_sent() {
+    local before after i
+    before=$(tx_not_sent)
+    ((before >= 0)) || { fail "no tx_not_sent in stats --json"; return; }
+    ip -n "$NS_BACKEND" link set dev b0 mtu 1280 || { fail "could not set b0's MTU"; return; }
+    for i in 1 2 3; do
+        head -c 1400 /dev/zero | ip netns exec "$NS_CLIENT" timeout 3 socat -u - "UDP4:$UDP_LISTEN" 2>/dev/null
+    done
+    sleep 0.5  # the forwarder rewrites its report every 200 ms
+    after=$(tx_not_sent)
+    ip -n "$NS_BACKEND" link set dev b0 mtu 1500 || { fail "could not restore b0's MTU"; return; }
+    ((after - before == 3)) || { fail "tx_not_sent went from $before to $after, expected +3"; return; }
+    udp_works 3 || return
+    capture xfwd status
+    grep -q "TX frames not sent" <<<"$OUT" || fail "status text lacks TX frames not sent: $(one_line "$OUT")"
+}
+
 # afpacket: kill -9 the forwarder; forwarding stops (the TC classifier still
 # takes the packets); attach again restarts it, and it picks the state back
 # up from the pinned maps: the rules still forward, counters keep counting.
@@ -916,7 +944,8 @@ if [[ $MODE == afpacket ]]; then
     AFPACKET_CASES=()
     for entry in "${CASES[@]}"; do
         case ${entry##*:} in
-        case_udp) AFPACKET_CASES+=("$entry" "workers allocate nothing per packet:case_afpacket_allocations") ;;
+        case_udp) AFPACKET_CASES+=("$entry" "workers allocate nothing per packet:case_afpacket_allocations"
+                                   "refused TX frames counted, ring not stalled:case_afpacket_tx_not_sent") ;;
         case_generic_mode) AFPACKET_CASES+=("forwarder crash and restart:case_afpacket_restart") ;;
         *) AFPACKET_CASES+=("$entry") ;;
         esac
