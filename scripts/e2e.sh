@@ -801,7 +801,7 @@ and d['total'] >= 1" <<<"$OUT" >/dev/null || { wait "$dl"; fail "flows --json la
 workers_line() {
     python3 -c 'import json,sys
 for w in json.load(sys.stdin).get("afpacket_workers") or []:
-    print("cpu %(cpu)d: frames %(frames)d allocations %(allocations)d (start-up %(startup_allocations)d) drops %(ring_drops)d;" % w, end=" ")' <<<"$1" 2>&1 | cut -c1-400
+    print("cpu %(cpu)d: frames %(frames)d allocations %(allocations)d (start-up %(startup_allocations)d) drops %(ring_drops)d tx not sent %(tx_not_sent)d;" % w, end=" ")' <<<"$1" 2>&1 | cut -c1-400
 }
 
 case_afpacket_allocations() {
@@ -809,7 +809,7 @@ case_afpacket_allocations() {
     ((RC == 0)) || { fail "status --json exit $RC: $ERR"; return; }
     local before r res i pids=()
     json_check "len(d.get('afpacket_workers') or []) >= 1
-and all(w['allocations'] >= w['startup_allocations'] for w in d['afpacket_workers'])
+and all(w['allocations'] >= w['startup_allocations'] and w['tx_not_sent'] >= 0 for w in d['afpacket_workers'])
 and sum(w['frames'] for w in d['afpacket_workers']) >= 10000" <<<"$OUT" >/dev/null ||
         { fail "no worker report, or too few frames after the downloads: $(workers_line "$OUT")"; return; }
     before=$OUT
@@ -832,9 +832,58 @@ print(frames, allocs)
 sys.exit(0 if a.keys() == b.keys() and frames >= 10000 and allocs == 0 else 1)' "$before" "$OUT") ||
         { fail "second round: frames, allocations added: $r; before: $(workers_line "$before") after: $(workers_line "$OUT")"; return; }
     echo "# second round: $r (frames, allocations) over the workers"
+    # stats shows the same report: the same workers, start-up unchanged,
+    # frames only ever growing, still 0 allocations since the round began.
+    local status_after=$OUT
+    capture xfwd stats --json
+    ((RC == 0)) || { fail "stats --json exit $RC: $ERR"; return; }
+    r=$(python3 -c '
+import json, sys
+a = {w["cpu"]: w for w in json.loads(sys.argv[1])["afpacket_workers"]}
+s = {w["cpu"]: w for w in json.loads(sys.argv[2])["afpacket_workers"]}
+b = {w["cpu"]: w for w in json.loads(sys.argv[3]).get("afpacket_workers") or []}
+frames = sum(b[c]["frames"] - a[c]["frames"] for c in b)
+allocs = sum(b[c]["allocations"] - a[c]["allocations"] for c in b)
+print(frames, allocs)
+sys.exit(0 if b.keys() == a.keys() and frames >= 10000 and allocs == 0
+         and all(b[c]["frames"] >= s[c]["frames"] and b[c]["startup_allocations"] == s[c]["startup_allocations"]
+                 and b[c]["ring_drops"] >= s[c]["ring_drops"] for c in b) else 1)' "$before" "$status_after" "$OUT") ||
+        { fail "stats --json workers disagree with status: $r; status: $(workers_line "$status_after") stats: $(workers_line "$OUT")"; return; }
+    echo "# second round from stats --json: $r (frames, allocations)"
+    local line="afpacket worker on CPU [0-9]*: [0-9]* frames, [0-9]* heap allocations since start ([0-9]* before the first frame), [0-9]* dropped by full RX rings, [0-9]* TX frames not sent"
     capture xfwd status
-    grep -q "afpacket worker on CPU [0-9]*: [0-9]* frames, [0-9]* heap allocations since start ([0-9]* before the first frame), [0-9]* dropped by full RX rings" <<<"$OUT" ||
-        fail "status text lacks the worker line: $(one_line "$OUT")"
+    grep -q "$line" <<<"$OUT" || fail "status text lacks the worker line: $(one_line "$OUT")"
+    capture xfwd stats
+    grep -q "^afpacket workers:" <<<"$OUT" && grep -q "^  $line" <<<"$OUT" ||
+        fail "stats text lacks the worker lines: $(one_line "$OUT")"
+}
+
+# afpacket: frames the egress device refuses are counted and do not stall
+# its TX ring. With b0 (f1's peer) at MTU 1280 (not lower: IPv6 would
+# lose b0's addresses), three 1428-byte UDP datagrams pass the forwarder's
+# FIB check (f1 is at 1500) and veth refuses them (over MTU + 18): the workers' tx_not_sent grows by exactly 3, and once b0
+# is back at 1500 the UDP echo works again through the same ring.
+tx_not_sent() {
+    xfwd stats --json 2>/dev/null |
+        python3 -c 'import json,sys; print(sum(w["tx_not_sent"] for w in json.load(sys.stdin)["afpacket_workers"]))' 2>/dev/null ||
+        echo -1
+}
+
+case_afpacket_tx_not_sent() {
+    local before after i
+    before=$(tx_not_sent)
+    ((before >= 0)) || { fail "no tx_not_sent in stats --json"; return; }
+    ip -n "$NS_BACKEND" link set dev b0 mtu 1280 || { fail "could not set b0's MTU"; return; }
+    for i in 1 2 3; do
+        head -c 1400 /dev/zero | ip netns exec "$NS_CLIENT" timeout 3 socat -u - "UDP4:$UDP_LISTEN" 2>/dev/null
+    done
+    sleep 0.5  # the forwarder rewrites its report every 200 ms
+    after=$(tx_not_sent)
+    ip -n "$NS_BACKEND" link set dev b0 mtu 1500 || { fail "could not restore b0's MTU"; return; }
+    ((after - before == 3)) || { fail "tx_not_sent went from $before to $after, expected +3"; return; }
+    udp_works 3 || return
+    capture xfwd status
+    grep -q "TX frames not sent" <<<"$OUT" || fail "status text lacks TX frames not sent: $(one_line "$OUT")"
 }
 
 # afpacket: kill -9 the forwarder; forwarding stops (the TC classifier still
@@ -917,7 +966,8 @@ if [[ $MODE == afpacket ]]; then
     AFPACKET_CASES=()
     for entry in "${CASES[@]}"; do
         case ${entry##*:} in
-        case_udp) AFPACKET_CASES+=("$entry" "workers allocate nothing per packet:case_afpacket_allocations") ;;
+        case_udp) AFPACKET_CASES+=("$entry" "workers allocate nothing per packet:case_afpacket_allocations"
+                                   "refused TX frames counted, ring not stalled:case_afpacket_tx_not_sent") ;;
         case_generic_mode) AFPACKET_CASES+=("forwarder crash and restart:case_afpacket_restart") ;;
         *) AFPACKET_CASES+=("$entry") ;;
         esac

@@ -155,7 +155,6 @@ int cxdp_afp_tx_kick(int fd)
 			return 0;
 		if (errno == EINTR)
 			continue;
-		/* EAGAIN/ENOBUFS: the device queue is full; frames stay queued. */
 		return -errno;
 	}
 }

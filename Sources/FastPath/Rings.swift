@@ -92,8 +92,8 @@ struct RXCursor {
 }
 
 /// What the packet loop needs of a TX ring, as plain values: frames are
-/// filled in order and sent by one kick per batch. `pending` counts frames
-/// queued since the last kick.
+/// filled in order and sent by one kick per batch. `pending` counts the
+/// frames before `next` that the kernel has not taken yet.
 struct TXCursor {
     let fd: Int32
     let ring: UnsafeMutableRawPointer
@@ -103,20 +103,25 @@ struct TXCursor {
     let capacity: Int
     var next: UInt32 = 0
     var pending = 0
-    /// Frames that found the ring full (the device could not keep up).
-    var overruns: UInt64 = 0
+    /// Frames the worker meant to send here that never reached the device:
+    /// the ring was full (the device could not keep up), the frame was
+    /// longer than a slot, or the device refused it or was down (`kick`).
+    var notSent: UInt64 = 0
 
-    /// Copies a frame into the next free slot; false when the ring is full
-    /// even after a kick.
+    /// Copies a frame into the next free slot; false (counted in `notSent`)
+    /// when it does not fit a slot or the ring is full even after a kick.
     @inline(__always)
     mutating func enqueue(_ data: UnsafeRawPointer, _ length: Int) -> Bool {
-        guard length <= capacity else { return false }
-        var slot = cxdp_afp_tx_frame(ring, frameSize, next)!
+        guard length <= capacity else {
+            notSent &+= 1
+            return false
+        }
+        var slot = frame(next)
         if cxdp_afp_tx_available(slot) == 0 {
             kick()
-            slot = cxdp_afp_tx_frame(ring, frameSize, next)!
+            slot = frame(next)
             if cxdp_afp_tx_available(slot) == 0 {
-                overruns &+= 1
+                notSent &+= 1
                 return false
             }
         }
@@ -127,10 +132,75 @@ struct TXCursor {
         return true
     }
 
+    /// Sends the pending frames. What tpacket_snd (6.x) does decides what
+    /// can be counted exactly: it takes frames in ring order and stops at
+    /// the first it cannot take, so the frames not taken are the last
+    /// `pending` ones, still TP_STATUS_SEND_REQUEST. A frame the device
+    /// refuses at once (the xmit drops it: the veth peer down, longer than
+    /// the peer's MTU, a stopped queue) is not dropped but queued again,
+    /// and send() fails with ENOBUFS: every later kick would stop at it,
+    /// and the byte count of the frames sent before it is lost. (PACKET_LOSS
+    /// skips only frames that fail to parse.) So the kick reads the frames'
+    /// status, not send()'s count: after ENOBUFS (any error but EAGAIN) it
+    /// turns the first frame not taken into one the kernel skips, counts
+    /// it, and kicks again; after ENETDOWN or ENXIO (the kernel took
+    /// nothing) it does so to every frame not taken, which the first kick
+    /// after the device is back skips. EAGAIN or a short send (the socket's
+    /// buffer is full) leaves them queued for the next kick. Frames the
+    /// device accepted and lost later (a qdisc, the driver) are its own
+    /// tx_dropped, out of the ring's sight.
     @inline(__always)
     mutating func kick() {
         guard pending > 0 else { return }
-        _ = cxdp_afp_tx_kick(fd)
-        pending = 0
+        while true {
+            let result = cxdp_afp_tx_kick(fd)
+            settle()
+            if pending == 0 || result == 0 || result == -EAGAIN { return }
+            if result == -ENETDOWN || result == -ENXIO {
+                _ = discardPending(all: true)
+                return
+            }
+            // Ends: every round marks a frame not marked before.
+            guard discardPending(all: false) else { return }
+        }
+    }
+
+    @inline(__always)
+    private func frame(_ index: UInt32) -> UnsafeMutablePointer<tpacket2_hdr> {
+        cxdp_afp_tx_frame(ring, frameSize, index)!
+    }
+
+    /// The slot `back` frames before `next` (frameCount is a power of two).
+    @inline(__always)
+    private func frame(before back: Int) -> UnsafeMutablePointer<tpacket2_hdr> {
+        frame((next &+ frameCount &- UInt32(back)) & (frameCount &- 1))
+    }
+
+    /// Drops from `pending` the frames the kernel took.
+    @inline(__always)
+    private mutating func settle() {
+        // Taken in order: the last one taken means all were.
+        if cxdp_afp_tx_queued(frame(before: 1)) == 0 {
+            pending = 0
+            return
+        }
+        while pending > 0 && cxdp_afp_tx_queued(frame(before: pending)) == 0 { pending &-= 1 }
+    }
+
+    /// Marks the first pending frame not yet marked (every one with `all`)
+    /// for the kernel to skip, counting each; false if none was left.
+    @inline(__always)
+    private mutating func discardPending(all: Bool) -> Bool {
+        var back = pending, marked = false
+        while back > 0 {
+            let slot = frame(before: back)
+            back &-= 1
+            if cxdp_afp_tx_discarded(slot) != 0 { continue }
+            cxdp_afp_tx_discard(slot)
+            notSent &+= 1
+            marked = true
+            if !all { break }
+        }
+        return marked
     }
 }

@@ -78,7 +78,8 @@ final class Worker {
         var frames: UInt64 = 0
         // What thread start-up and these buffers cost, before any frame.
         let startup = cxdp_thread_allocations() &- startAllocations
-        report.store(frames: 0, allocations: startup, startupAllocations: startup)
+        report.store(frames: 0, allocations: startup, startupAllocations: startup, txNotSent: 0)
+        var reportedNotSent: UInt64 = 0
         var flushed = Self.monotonicNs()
         while stop.pointee == 0 {
             var worked = false
@@ -86,10 +87,18 @@ final class Worker {
             where Self.drain(&rxCursors[index], txCursors, rawFD, raw6FD, &frames, &state) {
                 worked = true
             }
-            for index in 0..<txCursors.count { txCursors[index].kick() }
-            if worked {
-                report.store(frames: frames, allocations: cxdp_thread_allocations() &- startAllocations, startupAllocations: startup)
-            } else {
+            // Kicks also run idle: frames a full socket buffer held back.
+            var notSent: UInt64 = 0
+            for index in 0..<txCursors.count {
+                txCursors[index].kick()
+                notSent &+= txCursors[index].notSent
+            }
+            if worked || notSent != reportedNotSent {
+                report.store(frames: frames, allocations: cxdp_thread_allocations() &- startAllocations, startupAllocations: startup,
+                             txNotSent: notSent)
+                reportedNotSent = notSent
+            }
+            if !worked {
                 _ = poll(fds.baseAddress, nfds_t(fds.count), 100)
             }
             // Per-flow counts the cache gathered reach the map at least
@@ -194,31 +203,33 @@ final class Worker {
 }
 
 /// A worker's frames and heap allocations (malloc_count.c's per-thread
-/// counter) since the worker started, and those before its first frame.
-/// Written by the worker once per batch, read by the forwarder's publisher
-/// thread (relaxed atomics); and
-/// the RX rings' drops, which only the publisher reads and writes.
+/// counter) since the worker started, those before its first frame, and
+/// its TX frames not sent. Written by the worker once per batch, read by
+/// the forwarder's publisher thread (relaxed atomics); and the RX rings'
+/// drops, which only the publisher reads and writes.
 public final class WorkerReport: @unchecked Sendable {
     public let cpu: Int
     var ringDrops: UInt64 = 0
-    private let values = UnsafeMutablePointer<UInt64>.allocate(capacity: 3)
+    private let values = UnsafeMutablePointer<UInt64>.allocate(capacity: 4)
 
     init(cpu: Int) {
         self.cpu = cpu
-        values.initialize(repeating: 0, count: 3)
+        values.initialize(repeating: 0, count: 4)
     }
 
     deinit { values.deallocate() }
 
     @inline(__always)
-    func store(frames: UInt64, allocations: UInt64, startupAllocations: UInt64) {
+    func store(frames: UInt64, allocations: UInt64, startupAllocations: UInt64, txNotSent: UInt64) {
         cxdp_store_relaxed_u64(values, frames)
         cxdp_store_relaxed_u64(values + 1, allocations)
         cxdp_store_relaxed_u64(values + 2, startupAllocations)
+        cxdp_store_relaxed_u64(values + 3, txNotSent)
     }
 
     public var snapshot: WorkerAllocations {
         WorkerAllocations(cpu: cpu, frames: cxdp_load_relaxed_u64(values), allocations: cxdp_load_relaxed_u64(values + 1),
-                          startupAllocations: cxdp_load_relaxed_u64(values + 2), ringDrops: ringDrops)
+                          startupAllocations: cxdp_load_relaxed_u64(values + 2), ringDrops: ringDrops,
+                          txNotSent: cxdp_load_relaxed_u64(values + 3))
     }
 }

@@ -1,7 +1,8 @@
 import Glibc
 
-/// One worker's frames and heap allocations, as the running forwarder
-/// reports them (`xdpfwd status`, afpacket mode). Counts are cumulative
+/// One worker's frames and heap allocations, RX ring drops and TX frames
+/// not sent, as the running forwarder reports them (`xdpfwd status` and
+/// `stats`, afpacket mode). Counts are cumulative
 /// since the worker started; allocations per packet over an interval is the
 /// difference of two reports' `allocations` over that of their `frames`.
 /// Steady state (docs/fastpath.md): once every code path the traffic takes
@@ -20,19 +21,26 @@ public struct WorkerAllocations: Sendable, Equatable {
     /// Packets the worker's RX rings dropped because they were full (the
     /// kernel did the RX work, the worker never saw them).
     public let ringDrops: UInt64
+    /// Frames the worker meant to transmit that never reached the egress
+    /// device: its TX ring full, longer than a TX slot, refused by the
+    /// device or the device down (TXCursor.kick).
+    public let txNotSent: UInt64
 
-    public init(cpu: Int, frames: UInt64, allocations: UInt64, startupAllocations: UInt64, ringDrops: UInt64 = 0) {
+    public init(cpu: Int, frames: UInt64, allocations: UInt64, startupAllocations: UInt64, ringDrops: UInt64 = 0,
+                txNotSent: UInt64 = 0) {
         self.cpu = cpu
         self.frames = frames
         self.allocations = allocations
         self.startupAllocations = startupAllocations
         self.ringDrops = ringDrops
+        self.txNotSent = txNotSent
     }
 
     /// The report file: one line per worker,
-    /// "cpu frames allocations startup_allocations ring_drops".
+    /// "cpu frames allocations startup_allocations ring_drops tx_not_sent".
     public static func format(_ workers: [WorkerAllocations]) -> String {
-        workers.map { "\($0.cpu) \($0.frames) \($0.allocations) \($0.startupAllocations) \($0.ringDrops)\n" }.joined()
+        workers.map { "\($0.cpu) \($0.frames) \($0.allocations) \($0.startupAllocations) \($0.ringDrops) \($0.txNotSent)\n" }
+            .joined()
     }
 
     /// Parses `format`'s text; a malformed line makes the whole report nil
@@ -41,11 +49,11 @@ public struct WorkerAllocations: Sendable, Equatable {
         var workers: [WorkerAllocations] = []
         for line in text.split(separator: "\n") {
             let fields = line.split(separator: " ")
-            guard fields.count == 5, let cpu = Int(fields[0]), cpu >= 0 else { return nil }
+            guard fields.count == 6, let cpu = Int(fields[0]), cpu >= 0 else { return nil }
             let numbers = fields.dropFirst().compactMap { UInt64($0) }
-            guard numbers.count == 4, numbers[2] <= numbers[1] else { return nil }
+            guard numbers.count == 5, numbers[2] <= numbers[1] else { return nil }
             workers.append(WorkerAllocations(cpu: cpu, frames: numbers[0], allocations: numbers[1],
-                                             startupAllocations: numbers[2], ringDrops: numbers[3]))
+                                             startupAllocations: numbers[2], ringDrops: numbers[3], txNotSent: numbers[4]))
         }
         return workers
     }

@@ -45,6 +45,9 @@ struct RuleStatsJSON: Codable {
 struct StatsJSON: Codable {
     let global: [String: UInt64]
     let rules: [RuleStatsJSON]
+    /// With afpacket interfaces, the forwarder's workers as `status` shows
+    /// them (absent otherwise, or when no forwarder runs).
+    var afpacket_workers: [WorkerJSON]? = nil
 
     init(_ snapshot: CountersSnapshot) {
         global = Dictionary(uniqueKeysWithValues: snapshot.global.map { ($0.name, $0.value) })
@@ -83,7 +86,8 @@ struct StatusJSON: Codable {
 
 /// One FastPath worker: frames read and heap allocations since it started
 /// (docs/fastpath.md: allocations per packet is the difference of two
-/// reports), and the allocations made before its first frame.
+/// reports), the allocations made before its first frame, RX ring drops and
+/// TX frames not sent.
 struct WorkerJSON: Codable {
     let cpu: Int
     let frames: UInt64
@@ -91,6 +95,8 @@ struct WorkerJSON: Codable {
     let startup_allocations: UInt64
     /// Packets the worker's RX rings dropped because they were full.
     let ring_drops: UInt64
+    /// Frames it meant to transmit that never reached the egress device.
+    let tx_not_sent: UInt64
 
     init(_ w: WorkerAllocations) {
         cpu = w.cpu
@@ -98,6 +104,7 @@ struct WorkerJSON: Codable {
         allocations = w.allocations
         startup_allocations = w.startupAllocations
         ring_drops = w.ringDrops
+        tx_not_sent = w.txNotSent
     }
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FastPath
 import Glibc
 import XDPLoader
 
@@ -18,20 +19,33 @@ struct Stats: ParsableCommand {
 
     func run() throws {
         let layout = try common.layout()
-        let reader = CountersReader(maps: try Datapath.openPinned(layout).maps)
+        let maps = try Datapath.openPinned(layout).maps
+        let reader = CountersReader(maps: maps)
         var printed = 0
         var previous: CountersSnapshot? = nil
+        var previousWorkers: [WorkerAllocations]? = nil
         while true {
             let snapshot = try reader.snapshot()
-            if json { try printJSON(StatsJSON(snapshot)) } else { printText(snapshot, previous: previous) }
+            // Read every print: interfaces come and go under --watch.
+            let afpacket = try AFPacketWorkersOutput.afpacketAttached(maps)
+                ? AFPacketWorkersOutput(layout: layout, afpacketAttached: true) : nil
+            if json {
+                var stats = StatsJSON(snapshot)
+                stats.afpacket_workers = afpacket?.json
+                try printJSON(stats)
+            } else {
+                printText(snapshot, afpacket, previous: previous, previousWorkers: previousWorkers)
+            }
             printed += 1
             guard let watch, count.map({ printed < $0 }) ?? true else { return }
             previous = snapshot
+            previousWorkers = afpacket?.workers
             sleep(UInt32(watch))
         }
     }
 
-    private func printText(_ snapshot: CountersSnapshot, previous: CountersSnapshot?) {
+    private func printText(_ snapshot: CountersSnapshot, _ afpacket: AFPacketWorkersOutput?,
+                           previous: CountersSnapshot?, previousWorkers: [WorkerAllocations]?) {
         let interval = UInt64(watch ?? 1)
         func rate(_ now: UInt64, _ before: UInt64?) -> String {
             guard let before else { return "" }
@@ -48,6 +62,16 @@ struct Stats: ParsableCommand {
             printLine("  \(counters.rule.rule)")
             printLine("    forward \(counters.forward.packets) pkts \(counters.forward.bytes) bytes\(rate(counters.forward.packets, old?.forward.packets))")
             printLine("    reply   \(counters.reply.packets) pkts \(counters.reply.bytes) bytes\(rate(counters.reply.packets, old?.reply.packets))")
+        }
+        if let afpacket {
+            printLine("afpacket workers:")
+            if afpacket.pid == nil { printLine("  none: forwarder NOT running") }
+            else if afpacket.workers == nil { printLine("  no report from forwarder pid \(afpacket.pid!) yet") }
+            for worker in afpacket.workers ?? [] {
+                let old = previousWorkers?.first { $0.cpu == worker.cpu }
+                let frameRate = old.map { "  (\((worker.frames &- $0.frames) / interval) frames/s)" } ?? ""
+                printLine("  " + AFPacketWorkersOutput.line(worker) + frameRate)
+            }
         }
         if watch != nil { printLine("") }
     }

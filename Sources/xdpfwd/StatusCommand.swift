@@ -38,15 +38,14 @@ struct Status: ParsableCommand {
                     ? nil : IPv6Address(networkOrderWords: record.ipv6_addr).description,
                 xdp_prog_id: progID, tc_prog_id: tcProg, attached_unix: record.attached_unix)
         }.sorted { $0.ifindex < $1.ifindex }
-        let afpacket = interfaces.contains { $0.mode == "afpacket" }
-        let pid = afpacket ? ForwarderFiles(layout: layout).livePID() : nil
-        let workers = pid == nil ? nil : ForwarderFiles(layout: layout).liveWorkers()
+        let afpacket = AFPacketWorkersOutput(layout: layout, afpacketAttached: interfaces.contains { $0.mode == "afpacket" })
+        let pid = afpacket.pid
         var status = StatusJSON(
             pin_dir: layout.directory, loaded: true, interfaces: interfaces,
             rules: try RuleTable(maps: maps).list().count, conntrack_entries: try maps.flows.keys().count,
             local_addresses: try LocalAddresses.recorded(maps).map(\.description),
             afpacket_forwarder_pid: pid.map(Int.init))
-        status.afpacket_workers = workers?.map(WorkerJSON.init)
+        status.afpacket_workers = afpacket.json
         if json { return try printJSON(status) }
 
         printLine("pin dir: \(status.pin_dir)")
@@ -60,10 +59,7 @@ struct Status: ParsableCommand {
             let program = entry.xdp_prog_id == 0 ? "XDP program missing!" : "xdp prog \(entry.xdp_prog_id), tc prog \(entry.tc_prog_id)"
             printLine("  \(entry.name) (ifindex \(entry.ifindex)): \(entry.mode) XDP, \(entry.ipv4 ?? "no IPv4"), \(entry.ipv6 ?? "no global IPv6"), \(program)")
         }
-        for worker in workers ?? [] {
-            printLine("  afpacket worker on CPU \(worker.cpu): \(worker.frames) frames, \(worker.allocations) heap allocations "
-                      + "since start (\(worker.startupAllocations) before the first frame), \(worker.ringDrops) dropped by full RX rings")
-        }
+        for worker in afpacket.workers ?? [] { printLine("  " + AFPacketWorkersOutput.line(worker)) }
         printLine("local addresses (wildcard rules): \(status.local_addresses.isEmpty ? "none" : status.local_addresses.joined(separator: " "))")
         printLine("rules: \(status.rules)")
         printLine("conntrack entries: \(status.conntrack_entries) (two per flow)")

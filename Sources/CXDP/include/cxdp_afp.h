@@ -30,7 +30,10 @@ int cxdp_afp_tx_open(int ifindex, uint32_t block_size, uint32_t block_nr, uint32
 int cxdp_afp_rx_drops(int fd, uint64_t *drops);
 /* Closes the socket and unmaps its ring. */
 void cxdp_afp_close(int fd, void *ring, size_t ring_len);
-/* Kicks the TX ring: the kernel sends every SEND_REQUEST frame. 0 or -errno. */
+/* Kicks the TX ring: the kernel takes SEND_REQUEST frames in ring order
+ * until the first it cannot take. 0 or -errno (-EAGAIN: socket buffer full;
+ * -ENOBUFS: the device refused a frame, which tpacket_snd leaves queued;
+ * -ENETDOWN/-ENXIO: the device is down or gone). TXCursor.kick says more. */
 int cxdp_afp_tx_kick(int fd);
 /* Raw IPv4 socket (IP_HDRINCL) for the slow path; sends one IPv4 packet. */
 int cxdp_raw_ipv4_open(const char **failed_call);
@@ -128,6 +131,19 @@ static inline int cxdp_afp_tx_available(struct tpacket2_hdr *f)
 	uint32_t s = __atomic_load_n(&f->tp_status, __ATOMIC_ACQUIRE);
 	return s == TP_STATUS_AVAILABLE || (s & TP_STATUS_WRONG_FORMAT);
 }
+
+/* The kernel has not taken the frame (queued, SEND_REQUEST). */
+static inline int cxdp_afp_tx_queued(struct tpacket2_hdr *f)
+{
+	return __atomic_load_n(&f->tp_status, __ATOMIC_ACQUIRE) == TP_STATUS_SEND_REQUEST;
+}
+
+/* Turns a queued frame into one tpacket_snd skips unsent: a length shorter
+ * than the virtio_net_hdr fails its parse, and PACKET_LOSS frees the slot
+ * and moves on, silently (a length over the slot would log each time).
+ * Only between sends: the kernel reads queued frames only inside send(). */
+static inline void cxdp_afp_tx_discard(struct tpacket2_hdr *f) { f->tp_len = 0; }
+static inline int cxdp_afp_tx_discarded(const struct tpacket2_hdr *f) { return f->tp_len == 0; }
 
 /* Where a frame's data starts (TPACKET_V2 without PACKET_TX_HAS_OFF): the
  * virtio_net_hdr, then the packet. */
