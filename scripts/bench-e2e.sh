@@ -151,6 +151,7 @@ for key in ["bare", "xdpfwd-native", "xdpfwd-generic", "nftables-dnat", "udp-rel
     for run in r["runs"]:
         if not 0 < run["delivered"] <= run["sent"]: problems.append(f"{key}: delivered {run['delivered']} of {run['sent']}")
         if not run.get("ns_per_packet") or run["ns_per_packet"] <= 0: problems.append(f"{key}: ns/packet {run['ns_per_packet']}")
+        if not isinstance(run.get("sink_dropped"), int) or run["sink_dropped"] < 0: problems.append(f"{key}: sink_dropped {run.get('sink_dropped')}")
     if r["samples_checked"] < 16: problems.append(f"{key}: {r['samples_checked']} samples")
     if r["sample_problems"]: problems.append(f"{key}: {r['sample_problems'][0]}")
     if r.get("ns_ratio_to_bare") is None or r.get("pps_per_core_ratio_to_nftables") is None: problems.append(f"{key}: ratios missing")

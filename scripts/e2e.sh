@@ -890,6 +890,11 @@ case_afpacket_tx_not_sent() {
 # takes the packets); attach again restarts it, and it picks the state back
 # up from the pinned maps: the rules still forward, counters keep counting.
 case_afpacket_restart() {
+    # Ring options are checked before anything is set up.
+    expect_error "attach --tx-batch 2048" xfwd attach f0 f1 --mode afpacket --tx-batch 2048 || return
+    ((RC == 64)) || { fail "--tx-batch 2048: exit $RC, want 64"; return; }
+    grep -q -- "--tx-batch 2048: must be 1-1024" <<<"$ERR" || { fail "--tx-batch 2048: $ERR"; return; }
+    attached f0 && { fail "--tx-batch 2048 left f0 attached"; return; }
     capture xfwd attach f0 f1 --mode afpacket
     ((RC == 0)) || { fail "attach --mode afpacket exit $RC: $ERR"; return; }
     capture xfwd rule add tcp "$TCP_LISTEN" "$BACKEND_ADDR:$HTTP_PORT"

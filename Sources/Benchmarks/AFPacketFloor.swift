@@ -56,6 +56,7 @@ enum AFPacketFloor {
         cfg.tx_block_size = ring.txBlockSize
         cfg.tx_block_count = ring.txBlockCount
         cfg.tx_frame_size = ring.txFrameSize
+        cfg.tx_batch = ring.txBatch
         withUnsafeMutableBytes(of: &cfg.src_mac) { $0.copyBytes(from: Topology.f1MAC.bytes) }
         withUnsafeMutableBytes(of: &cfg.dst_mac) { $0.copyBytes(from: Topology.s0MAC.bytes) }
         cfg.listen_addr = ForwarderCase.listen.address.value.bigEndian

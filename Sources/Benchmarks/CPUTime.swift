@@ -29,6 +29,17 @@ enum CPUTime {
     static func pin(_ tids: [Int32], cpu: Int) throws {
         for tid in tids { try check(cxdp_pin_task(tid, Int32(cpu)), "sched_setaffinity", "thread \(tid)") }
     }
+
+    /// Real-time priority (SCHED_FIFO) for threads that must run as soon
+    /// as they have work.
+    static func realtime(_ tids: [Int32], priority: Int32) throws {
+        for tid in tids {
+            var param = sched_param(sched_priority: priority)
+            guard sched_setscheduler(tid, SCHED_FIFO, &param) == 0 else {
+                throw XDPFwdError.syscall(SyscallError("sched_setscheduler(SCHED_FIFO)", "thread \(tid)", errno: errno))
+            }
+        }
+    }
 }
 
 /// The host's cache state (docs/benchmarks.md): a cache line bounced

@@ -1,4 +1,5 @@
 import CXDP
+import Foundation
 import Glibc
 import Packets
 import XDPLoader
@@ -111,6 +112,29 @@ final class Topology: @unchecked Sendable {
     func pin(generatorCPU: Int, forwarderCPU: Int) throws {
         try CPUTime.pin(forwarderNAPI, cpu: forwarderCPU)
         try CPUTime.pin(generatorNAPI, cpu: generatorCPU)
+        // The sink shares its CPU with the generator, which never stops
+        // sending. At a fair share its NAPI falls behind, s0's ring (256
+        // frames) overflows, and forwarders would be charged for frames
+        // they delivered and the sink lost, burstier senders most. Run
+        // first, it takes everything the forwarder sends (see egressDrops).
+        try CPUTime.realtime(CPUTime.napiThreads(device: s0), priority: 10)
+    }
+
+    /// Frames the forwarder handed to f1 that did not reach the sink (f1's
+    /// tx_dropped: s0's ring was full). The measurement's own check that
+    /// the sink kept up.
+    func egressDrops() throws -> UInt64 {
+        // /proc/thread-self/net is the calling thread's namespace.
+        let text = try fwd.enter { try String(contentsOfFile: "/proc/thread-self/net/dev", encoding: .utf8) }
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2, parts[0].trimmingCharacters(in: .whitespaces) == f1 else { continue }
+            // Eight receive fields, then transmit: bytes packets errs drop.
+            let fields = parts[1].split(separator: " ")
+            guard fields.count >= 12, let dropped = UInt64(fields[11]) else { break }
+            return dropped
+        }
+        throw XDPFwdError.state("/proc/net/dev of \(fwd.name): no transmit drop count for \(f1)")
     }
 
     deinit {

@@ -50,6 +50,9 @@ public struct TopologyBenchmark {
         public let delivered: UInt64
         public let seconds: Double
         public let forwarderCPUNs: UInt64
+        /// Frames the forwarder sent that the sink's ring dropped: its CPU
+        /// per delivered packet includes their cost.
+        public let sinkDropped: UInt64
         public var deliveredPPS: Double { Double(delivered) / seconds }
         public var nsPerPacket: Double { delivered > 0 ? Double(forwarderCPUNs) / Double(delivered) : .infinity }
     }
@@ -135,9 +138,11 @@ public struct TopologyBenchmark {
         try topo.sink.reset()
         let threads = topo.forwarderNAPI + forwarder.extraThreads
         let cpuBefore = CPUTime.ns(threads)
+        let dropsBefore = try topo.egressDrops()
         let sent = try topo.gen.enter { try generator(c, topo: topo, count: nil, duration: options.duration).run() }
         sleepNanoseconds(50_000_000)   // let the rings drain
         let cpuAfter = CPUTime.ns(threads)
+        let sinkDropped = try topo.egressDrops() &- dropsBefore
         engine = sent.method.rawValue
         let delivered = try topo.sink.count().packets
         var problems: [String] = []
@@ -149,7 +154,8 @@ public struct TopologyBenchmark {
         }
         if delivered > 0 && samples.isEmpty { problems.append("no samples") }
         if delivered > sent.sent { problems.append("sink counted \(delivered) frames, generator sent \(sent.sent)") }
-        let measurement = Measurement(sent: sent.sent, delivered: delivered, seconds: sent.seconds, forwarderCPUNs: cpuAfter &- cpuBefore)
+        let measurement = Measurement(sent: sent.sent, delivered: delivered, seconds: sent.seconds, forwarderCPUNs: cpuAfter &- cpuBefore,
+                                      sinkDropped: sinkDropped)
         return (measurement, problems, samples.count)
     }
 }

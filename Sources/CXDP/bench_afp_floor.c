@@ -113,7 +113,7 @@ static int floor_plain_socket(int ifindex)
 struct floor_tx {
 	int fd, sendmmsg;
 	uint8_t *ring;
-	uint32_t frame_size, frames, next, capacity, pending;
+	uint32_t frame_size, frames, next, capacity, pending, batch;
 	unsigned n;
 	struct mmsghdr msgs[FLOOR_BATCH];
 	struct iovec iov[FLOOR_BATCH];
@@ -156,7 +156,10 @@ static int floor_emit(struct floor_tx *t, uint8_t *data, uint32_t len)
 	memcpy(cxdp_afp_tx_data(slot), data, len);
 	cxdp_afp_tx_submit(slot, len);
 	t->next = t->next + 1 == t->frames ? 0 : t->next + 1;
-	t->pending++;
+	if (++t->pending >= t->batch) {
+		cxdp_afp_tx_kick(t->fd);
+		t->pending = 0;
+	}
 	return 1;
 }
 
@@ -198,7 +201,7 @@ void cxdp_afp_floor_run(struct cxdp_afp_floor *floor, volatile int *stop, volati
 	const struct cxdp_afp_floor_cfg *cfg = &floor->cfg;
 	struct floor_tx t = { .fd = floor->tx_fd, .sendmmsg = cfg->tx_sendmmsg, .ring = floor->tx_map,
 		.frame_size = cfg->tx_frame_size, .frames = (uint32_t)(floor->tx_len / cfg->tx_frame_size),
-		.capacity = cxdp_afp_tx_capacity(cfg->tx_frame_size) };
+		.capacity = cxdp_afp_tx_capacity(cfg->tx_frame_size), .batch = cfg->tx_batch ? cfg->tx_batch : 1 };
 	for (unsigned i = 0; i < FLOOR_BATCH; i++) {
 		t.msgs[i].msg_hdr.msg_iov = &t.iov[i];
 		t.msgs[i].msg_hdr.msg_iovlen = 1;

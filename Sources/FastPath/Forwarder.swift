@@ -51,7 +51,8 @@ public struct ForwarderOptions: Sendable, Equatable {
         var args = ["--cpus", cpus.map(String.init).joined(separator: ","),
                     "--ring-block-size", "\(geometry.blockSize)", "--ring-blocks", "\(geometry.blockCount)",
                     "--ring-frame-size", "\(geometry.frameSize)", "--ring-retire-ms", "\(geometry.retireMs)",
-                    "--tx-frame-size", "\(geometry.txFrameSize)", "--tx-frames", "\(geometry.txFrames)"]
+                    "--tx-frame-size", "\(geometry.txFrameSize)", "--tx-frames", "\(geometry.txFrames)",
+                    "--tx-batch", "\(geometry.txBatch)"]
         if !qdiscBypass { args.append("--no-qdisc-bypass") }
         if !pinIRQs { args.append("--no-irq-pinning") }
         if keepGRO { args.append("--keep-gro") }

@@ -12,6 +12,9 @@ public struct RingGeometry: Sendable, Equatable, CustomStringConvertible {
     public var retireMs: UInt32 = 1               // latency bound for a part-filled block
     public var txFrameSize: UInt32 = 2048
     public var txFrames: UInt32 = 1024
+    /// Frames queued before a kick sends them: a burst the device's queue
+    /// can take (veth's ring holds 256; a NIC's TX ring often 256-1024).
+    public var txBatch: UInt32 = 64
 
     public static let pageSize: UInt32 = 4096
     public static let maxRingBytes: UInt64 = 1 << 30
@@ -57,6 +60,9 @@ public struct RingGeometry: Sendable, Equatable, CustomStringConvertible {
         guard (8...262_144).contains(txFrames), txFrames & (txFrames - 1) == 0 else {
             throw fail("--tx-frames \(txFrames): must be a power of two, 8-262144")
         }
+        guard (1...txFrames).contains(txBatch) else {
+            throw fail("--tx-batch \(txBatch): must be 1-\(txFrames) (--tx-frames)")
+        }
     }
 
     /// TX ring blocks: whole pages holding whole frames.
@@ -64,6 +70,6 @@ public struct RingGeometry: Sendable, Equatable, CustomStringConvertible {
     public var txBlockCount: UInt32 { txFrames / (txBlockSize / txFrameSize) }
 
     public var description: String {
-        "rx \(blockCount) x \(blockSize / 1024) KiB blocks (frame \(frameSize), retire \(retireMs) ms), tx \(txFrames) x \(txFrameSize) B"
+        "rx \(blockCount) x \(blockSize / 1024) KiB blocks (frame \(frameSize), retire \(retireMs) ms), tx \(txFrames) x \(txFrameSize) B (kick every \(txBatch))"
     }
 }

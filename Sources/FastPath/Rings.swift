@@ -58,6 +58,7 @@ final class TXRing {
     let frameSize: UInt32
     let frameCount: UInt32
     let ringBytes: Int
+    let batch: Int
 
     init(ifindex: UInt32, name: String, geometry: RingGeometry, qdiscBypass: Bool) throws {
         var ring: UnsafeMutableRawPointer? = nil
@@ -70,12 +71,13 @@ final class TXRing {
         self.ifindex = ifindex
         frameSize = geometry.txFrameSize
         frameCount = geometry.txFrames
+        batch = Int(geometry.txBatch)
         ringBytes = Int(geometry.txBlockSize) * Int(geometry.txBlockCount)
     }
 
     var cursor: TXCursor {
         TXCursor(fd: fd, ring: ring, ifindex: ifindex, frameSize: frameSize, frameCount: frameCount,
-                 capacity: Int(cxdp_afp_tx_capacity(frameSize)))
+                 capacity: Int(cxdp_afp_tx_capacity(frameSize)), batch: batch)
     }
 
     deinit { cxdp_afp_close(fd, ring, ringBytes) }
@@ -92,7 +94,8 @@ struct RXCursor {
 }
 
 /// What the packet loop needs of a TX ring, as plain values: frames are
-/// filled in order and sent by one kick per batch. `pending` counts the
+/// filled in order and sent by one kick per `batch` frames, and by the
+/// worker's kick after each pass over its RX rings. `pending` counts the
 /// frames before `next` that the kernel has not taken yet.
 struct TXCursor {
     let fd: Int32
@@ -101,7 +104,12 @@ struct TXCursor {
     let frameSize: UInt32
     let frameCount: UInt32
     let capacity: Int
+    /// Pending frames that trigger a kick (RingGeometry.txBatch).
+    let batch: Int
     var next: UInt32 = 0
+    /// Frames queued since the last kick (frames the kernel left pending
+    /// do not count again, so a full socket buffer does not kick per frame).
+    var queued = 0
     var pending = 0
     /// Frames the worker meant to send here that never reached the device:
     /// the ring was full (the device could not keep up), the frame was
@@ -129,6 +137,8 @@ struct TXCursor {
         cxdp_afp_tx_submit(slot, UInt32(length))
         next = next &+ 1 == frameCount ? 0 : next &+ 1
         pending &+= 1
+        queued &+= 1
+        if queued >= batch { kick() }
         return true
     }
 
@@ -151,6 +161,7 @@ struct TXCursor {
     /// tx_dropped, out of the ring's sight.
     @inline(__always)
     mutating func kick() {
+        queued = 0
         guard pending > 0 else { return }
         while true {
             let result = cxdp_afp_tx_kick(fd)

@@ -18,6 +18,8 @@ struct AFPacketOptions: ParsableArguments {
     @Option(help: "Milliseconds before a part-filled RX block is handed over.") var ringRetireMs: UInt32 = RingGeometry().retireMs
     @Option(help: "TX ring slot size in bytes (power of two).") var txFrameSize: UInt32 = RingGeometry().txFrameSize
     @Option(help: "TX ring slots per socket (power of two).") var txFrames: UInt32 = RingGeometry().txFrames
+    @Option(help: "TX frames queued before they are sent (a burst the egress device's queue can take).")
+    var txBatch: UInt32 = RingGeometry().txBatch
     @Flag(help: "Send through the qdisc layer instead of PACKET_QDISC_BYPASS.") var noQdiscBypass = false
     @Flag(help: "Leave NIC queue IRQ affinity alone.") var noIrqPinning = false
     @Flag(help: "Leave GRO on (attach turns it off so TCP segments arrive as sent; for UDP-only setups).") var keepGro = false
@@ -33,6 +35,7 @@ struct AFPacketOptions: ParsableArguments {
         options.geometry.retireMs = ringRetireMs
         options.geometry.txFrameSize = txFrameSize
         options.geometry.txFrames = txFrames
+        options.geometry.txBatch = txBatch
         options.qdiscBypass = !noQdiscBypass
         options.pinIRQs = !noIrqPinning
         options.keepGRO = keepGro

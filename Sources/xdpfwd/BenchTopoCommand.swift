@@ -90,7 +90,9 @@ func selfExecutable() throws -> String {
 /// `bench topo --json` (also the input of scripts/plot-bench.py).
 struct TopoJSON: Codable {
     struct Run: Codable { let sent: UInt64; let delivered: UInt64; let seconds: Double; let forwarder_cpu_ns: UInt64
-        let delivered_pps: Double; let ns_per_packet: Double? }
+        let delivered_pps: Double; let ns_per_packet: Double?
+        /// Frames the forwarder sent that the sink's ring dropped.
+        let sink_dropped: UInt64 }
     struct Result: Codable {
         let key: String
         let name: String
@@ -150,7 +152,8 @@ struct TopoJSON: Codable {
                 key: r.forwarder.key, name: r.forwarder.name, rules: r.forwarder.rules, flows: r.forwarder.flows,
                 full_nat: r.forwarder.snat, family: r.forwarder.ipv6 ? "ipv6" : "ipv4",
                 runs: r.runs.map { Run(sent: $0.sent, delivered: $0.delivered, seconds: $0.seconds, forwarder_cpu_ns: $0.forwarderCPUNs,
-                                       delivered_pps: $0.deliveredPPS, ns_per_packet: $0.nsPerPacket.isFinite ? $0.nsPerPacket : nil) },
+                                       delivered_pps: $0.deliveredPPS, ns_per_packet: $0.nsPerPacket.isFinite ? $0.nsPerPacket : nil,
+                                       sink_dropped: $0.sinkDropped) },
                 delivered_pps: ppsSummary, ns_per_packet: nsSummary,
                 ns_ratio_to_bare: nsSummary.flatMap { s in bareNs.map { s.median / $0 } },
                 pps_per_core_ratio_to_nftables: nsSummary.flatMap { s in nftNs.map { $0 / s.median } },
@@ -197,6 +200,15 @@ struct TopoJSON: Codable {
             printLine("\(r.name): " + String(format: "%.2fx", floor) + " the CPU per packet of the AF_PACKET floor (its rings, no logic)")
         }
         printLine("IPv6 rows: ratios to the IPv6 bare limit and the IPv6 nftables DNAT of the same run.")
+        // The sink runs first on its CPU, so this should not happen; when it
+        // does, the row's CPU per delivered packet includes the lost frames.
+        for r in results {
+            let dropped = r.runs.reduce(0) { $0 + $1.sink_dropped }, delivered = r.runs.reduce(0) { $0 + $1.delivered }
+            if dropped > 0 && dropped * 100 >= delivered {
+                printLine("warning: \(r.name): the sink dropped \(dropped) frames the forwarder sent (" +
+                          String(format: "%.1f%%", Double(dropped) * 100 / Double(max(delivered, 1))) + " of those delivered)")
+            }
+        }
         if let prog {
             printLine("")
             printLine("bench prog (BPF_PROG_TEST_RUN, program alone, minus an empty program):")

@@ -22,6 +22,8 @@ struct OptionsTests {
         ("retire 0 ms", { $0.retireMs = 0 }, "--ring-retire-ms"),
         ("tx slot too small for the MTU", { $0.txFrameSize = 1024 }, "--tx-frame-size"),
         ("tx frames not a power of two", { $0.txFrames = 1000 }, "--tx-frames"),
+        ("tx batch zero", { $0.txBatch = 0 }, "--tx-batch 0: must be 1-1024"),
+        ("tx batch beyond the ring", { $0.txFrames = 64; $0.txBatch = 65 }, "--tx-batch 65: must be 1-64"),
     ]
 
     @Test("bad geometry is refused, naming the flag", arguments: 0..<bad.count)

@@ -23,15 +23,15 @@ struct TXNotSentTests {
                    srcMAC: senderMAC, dstMAC: "02:00:00:00:0b:01").bytes
     }
 
-    /// t0 -> t1, t1's MTU 1280: a TX ring of 8 slots on t0, a capture
-    /// socket on t1.
+    /// t0 -> t1, t1's MTU 1280: a TX ring of 8 slots on t0 (sent by the
+    /// kicks of `send`, or a full `txBatch`), a capture socket on t1.
     final class Bed {
         let ns: NetworkNamespace
         let ring: TXRing
         let capture: Int32
         var cursor: TXCursor
 
-        init(_ name: String) throws {
+        init(_ name: String, txBatch: UInt32 = 8) throws {
             ns = try NetworkNamespace(name: "xfp-tx-\(getpid())-\(name)")
             try ns.exec(["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"])
             try ns.exec(["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"])
@@ -40,6 +40,8 @@ struct TXNotSentTests {
             for device in ["t0", "t1"] { try ns.ip(["link", "set", device, "up"]) }
             var geometry = RingGeometry()
             geometry.txFrames = 8
+            geometry.txBatch = txBatch
+            try geometry.validate()
             (ring, capture) = try ns.enter {
                 let ring = try TXRing(ifindex: if_nametoindex("t0"), name: "t0", geometry: geometry, qdiscBypass: true)
                 let fd = socket(AF_PACKET, Int32(SOCK_RAW.rawValue), Int32(UInt16(ETH_P_ALL).bigEndian))
@@ -126,6 +128,22 @@ struct TXNotSentTests {
         #expect(bed.cursor.pending == 0)
         #expect(bed.received() == [11])
         #expect(bed.cursor.notSent == 10)
+    }
+
+    @Test("a full batch is sent as it fills; the frames after it wait for the next kick")
+    func batchKick() throws {
+        let bed = try Bed("batch", txBatch: 4)
+        let queued = (1...6).map { marker in
+            Self.frame(UInt8(marker)).withUnsafeBytes { bed.cursor.enqueue($0.baseAddress!, $0.count) }
+        }
+        #expect(queued == Array(repeating: true, count: 6))
+        // The fourth frame completed a batch: 1-4 went; 5 and 6 wait.
+        #expect(bed.cursor.pending == 2)
+        #expect(bed.received() == [1, 2, 3, 4])
+        bed.cursor.kick()
+        #expect(bed.cursor.pending == 0)
+        #expect(bed.received() == [5, 6])
+        #expect(bed.cursor.notSent == 0)
     }
 
     @Test("a frame longer than a TX slot is counted and not queued")

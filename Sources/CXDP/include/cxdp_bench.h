@@ -51,7 +51,7 @@ int cxdp_udp_relay(int in_fd, int out_fd, unsigned batch,
 struct cxdp_afp_floor_cfg {
 	int in_ifindex, out_ifindex;
 	uint32_t block_size, block_count, frame_size, retire_ms;
-	uint32_t tx_block_size, tx_block_count, tx_frame_size;
+	uint32_t tx_block_size, tx_block_count, tx_frame_size, tx_batch;
 	uint8_t src_mac[6], dst_mac[6];
 	uint32_t listen_addr, source_addr, backend_addr;
 	uint16_t listen_port, source_port, backend_port;
