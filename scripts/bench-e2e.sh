@@ -192,7 +192,11 @@ case_topo_usage() {
     ((rc == 64)) || fail "--only nosuch: exit $rc" || return
     "$XDPFWD" bench topo --gen-batch 257 >/dev/null 2>"$WORK/usage.err"; rc=$?
     ((rc == 64)) || fail "--gen-batch 257: exit $rc" || return
-    grep -q -- "--gen-batch 257: must be 1-256" "$WORK/usage.err" || fail "--gen-batch 257: $(cat "$WORK/usage.err")"
+    grep -q -- "--gen-batch 257: must be 1-256" "$WORK/usage.err" || fail "--gen-batch 257: $(cat "$WORK/usage.err")" || return
+    # IPv6 rows cannot send 60-byte frames: refused before any namespace.
+    "$XDPFWD" bench topo --size 60 >/dev/null 2>"$WORK/usage.err"; rc=$?
+    ((rc == 64)) || fail "--size 60: exit $rc" || return
+    grep -q -- "--size 60 is below the 62 bytes of an IPv6 UDP frame" "$WORK/usage.err" || fail "--size 60: $(cat "$WORK/usage.err")"
 }
 
 if ! setup_pair; then

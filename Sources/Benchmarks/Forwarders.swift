@@ -5,8 +5,8 @@ import Packets
 import RuleModel
 import XDPLoader
 
-/// One forwarder measured by `bench topo`. Adding a forwarder (the
-/// AF_PACKET FastPath, when it lands) is one more `Kind` and its `start`.
+/// One forwarder measured by `bench topo`. Adding a forwarder is one more
+/// `Kind` (or a case of an existing one) and its set-up in `start`.
 public struct ForwarderCase: Sendable, Codable {
     public enum Kind: String, Sendable, Codable, CaseIterable {
         case bare, xdpNative = "xdpfwd-native", xdpGeneric = "xdpfwd-generic", nftDNAT = "nftables-dnat", udpRelay = "udp-relay"

@@ -38,9 +38,17 @@ public struct TopologyBenchmark {
             guard (0..<cpus).contains(generatorCPU), (0..<cpus).contains(forwarderCPU) else { throw bad("CPU out of range (0-\(cpus - 1))") }
             guard (1...256).contains(generatorBatch) else { throw bad("--gen-batch \(generatorBatch): must be 1-256 (the veth ring holds 256)") }
             guard (1...131_000).contains(scaleRules), (1...130_000).contains(scaleFlows) else { throw bad("scale counts out of range") }
+            let cases = ForwarderCase.standard(scaleRules: 1, scaleFlows: 1)
             if let only {
-                let keys = Set(ForwarderCase.standard(scaleRules: 1, scaleFlows: 1).map(\.key))
+                let keys = Set(cases.map(\.key))
                 for key in only where !keys.contains(key) { throw bad("unknown forwarder \"\(key)\" (\(keys.sorted().joined(separator: ", ")))") }
+            }
+            // IPv6 frames carry 40 header bytes: refused here, not row by row.
+            let ipv6Minimum = Int(XFB_GEN_HDR_LEN6_UDP)
+            let ipv6Rows = cases.filter { $0.ipv6 && (only?.contains($0.key) ?? true) }.map(\.key)
+            if size < ipv6Minimum, !ipv6Rows.isEmpty {
+                throw bad("--size \(size) is below the \(ipv6Minimum) bytes of an IPv6 UDP frame (rows \(ipv6Rows.joined(separator: ", "))); "
+                          + "use --only to run IPv4 rows alone")
             }
         }
     }

@@ -64,8 +64,12 @@ public enum StaleNamespaces {
         return removed
     }
 
-    /// Once per process, before its first namespace.
-    static let sweptOnce: Void = { sweep() }()
+    /// Once per process, before its first namespace; the bpffs mounts of
+    /// the same runs go too (StaleMounts).
+    static let sweptOnce: Void = {
+        sweep()
+        StaleMounts.sweep()
+    }()
 
     /// The names in /run/netns (what `ip netns list` shows).
     static func namespaceNames() -> [String] {

@@ -57,3 +57,52 @@ struct StaleNamespaceSweepTests {
         #expect(!removed.contains(live) && !removed.contains(other))
     }
 }
+
+@Suite("Stale bpffs mounts: paths (no root)")
+struct StaleMountPathTests {
+    @Test("the PID in each of our mount points", arguments: [
+        ("/run/xdpfwd-test-bpffs-123-4", 123), ("/run/xdpfwd-test-bpffs-xfs-7371-2", 7371), ("/run/xdpfwd-bench/xfb4431", 4431),
+    ] as [(String, Int32)])
+    func ours(path: String, pid: Int32) {
+        #expect(StaleMounts.ownerPID(ofMountPoint: path) == pid)
+    }
+
+    @Test("other paths, or ours without a valid PID, are never swept", arguments: [
+        "/sys/fs/bpf", "/run/xdpfwd-test-bpffs-123", "/run/xdpfwd-test-bpffs-123-", "/run/xdpfwd-test-bpffs--4",
+        "/run/xdpfwd-test-bpffs-0-1", "/run/xdpfwd-test-bpffs-12a-1", "/run/xdpfwd-test-bpffs-xfs-abc-1",
+        "/run/xdpfwd-test-bpffs-1-2-3", "/run/xdpfwd-bench/xfb", "/run/xdpfwd-bench/xfb12x", "/run/xdpfwd-bench",
+        "/run/xdpfwd-lab/xfe1", "/tmp/xdpfwd-test-bpffs-123-4", "/run/xdpfwd-bench/xfb99999999999",
+    ])
+    func notOurs(path: String) {
+        #expect(StaleMounts.ownerPID(ofMountPoint: path) == nil)
+    }
+}
+
+@Suite("Stale bpffs mounts: sweep", .serialized, .enabled(if: Capabilities.bpfAndNetns, Capabilities.reason))
+struct StaleMountSweepTests {
+    func mounted(_ path: String) -> Bool { StaleMounts.bpffsMountPoints().contains(path) }
+
+    @Test("a bpffs mount of ours whose PID is gone is unmounted and removed; a live PID's stays")
+    func removesOnlyStaleOnes() throws {
+        let dead = try StaleNamespaceSweepTests().deadPID()
+        let stale = "/run/xdpfwd-test-bpffs-\(dead)-1", live = "/run/xdpfwd-test-bpffs-\(getpid())-9999"
+        for path in [stale, live] {
+            mkdir(path, 0o700)
+            try run("/bin/mount", ["-t", "bpf", "bpf", path])
+        }
+        defer {
+            for path in [stale, live] {
+                _ = try? run("/bin/umount", ["-l", path])
+                rmdir(path)
+            }
+        }
+        #expect(mounted(stale) && mounted(live))
+
+        let removed = StaleMounts.sweep()
+
+        #expect(!mounted(stale), "stale mount unmounted")
+        #expect(access(stale, F_OK) != 0, "stale mount point removed")
+        #expect(mounted(live), "this process's mount kept")
+        #expect(removed.contains(stale) && !removed.contains(live))
+    }
+}
