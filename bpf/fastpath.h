@@ -14,7 +14,10 @@
  *   AF_PACKET taps see a packet before TC ingress; the classifier drops
  *   the original of every packet FastPath will forward, so the stack does
  *   not also answer it (with a RST) or route it. It mirrors the XDP
- *   program's pass decisions up to the FIB lookup.
+ *   program's pass decisions up to the FIB lookup. It runs for every
+ *   packet of the interface, so it reads headers in place (fp_hdr,
+ *   fastpath_skb.h) and loads the config only for a flow entry that is
+ *   not recent (fp_live).
  */
 #ifndef XDPFWD_FASTPATH_H
 #define XDPFWD_FASTPATH_H
@@ -33,6 +36,7 @@
 #include "conntrack.h"
 #include "maglev.h"
 #include "vlan.h"
+#include "fastpath_skb.h"
 #include "fastpath6.h"
 
 #ifndef AF_INET
@@ -74,6 +78,19 @@ static __always_inline int fp_ct_add(const struct xdpfwd_ct_add *q)
 	return 1;
 }
 
+/* The 16-bit type at off (an EtherType or a tag's next type); -1 when
+ * the skb is shorter. */
+static __always_inline int fp_type_at(struct __sk_buff *skb, __u32 off, __be16 *proto)
+{
+	__be16 buf;
+	const __be16 *p = fp_hdr(skb, off, sizeof(*p), &buf);
+
+	if (!p)
+		return -1;
+	*proto = *p;
+	return 0;
+}
+
 /*
  * Where the L3 header starts in the skb's bytes, and its type (*proto),
  * judged on the frame as the wire had it, as parse_vlan_tags does. Before
@@ -86,7 +103,7 @@ static __always_inline int fp_l3(struct __sk_buff *skb, __be16 *proto)
 {
 	int l3 = ETH_HLEN;
 
-	if (bpf_skb_load_bytes(skb, 12, proto, sizeof(*proto)))
+	if (fp_type_at(skb, 12, proto))
 		return -1;
 	if (skb->vlan_present) {
 		/* The wire's outer TPID is vlan_proto; the bytes' type is the
@@ -98,125 +115,143 @@ static __always_inline int fp_l3(struct __sk_buff *skb, __be16 *proto)
 		if (*proto != bpf_htons(ETH_P_8021Q))
 			return l3;
 		/* Inner tag in the bytes: its type follows its TCI. */
-		return bpf_skb_load_bytes(skb, 16, proto, sizeof(*proto)) ? -1 : l3 + VLAN_TAG_LEN;
+		return fp_type_at(skb, 16, proto) ? -1 : l3 + VLAN_TAG_LEN;
 	}
 	if (*proto != bpf_htons(ETH_P_8021Q) && *proto != bpf_htons(ETH_P_8021AD))
 		return l3;
 	/* Tags the kernel left in the bytes (none taken off). */
-	if (bpf_skb_load_bytes(skb, 16, proto, sizeof(*proto)))
+	if (fp_type_at(skb, 16, proto))
 		return -1;
 	if (*proto != bpf_htons(ETH_P_8021Q))
 		return l3 + VLAN_TAG_LEN;
-	return bpf_skb_load_bytes(skb, 20, proto, sizeof(*proto)) ? -1 : l3 + 2 * VLAN_TAG_LEN;
+	return fp_type_at(skb, 20, proto) ? -1 : l3 + 2 * VLAN_TAG_LEN;
+}
+
+/*
+ * e is live (ct_live). A recent entry is live whatever its state and the
+ * config (ct_recent), which is every entry of a flow with traffic: only
+ * an older one needs the config loaded.
+ */
+static __always_inline int fp_live(const struct xdpfwd_flow_key *key, const struct xdpfwd_flow *e)
+{
+	__u64 now = bpf_ktime_get_coarse_ns();
+	struct xdpfwd_config cfg;
+
+	if (ct_recent(e, now))
+		return 1;
+	ct_config_load(&cfg);
+	return ct_live(key, e, now, &cfg);
 }
 
 /* An ICMP error quoting a packet of a live flow: FastPath translates it
- * (icmp4_error's checks, minus the ones fp_taken made already). */
-static __always_inline int fp_taken_icmp(struct __sk_buff *skb, __u32 l3, const struct iphdr *iph,
+ * (icmp4_error's checks, minus the ones fp_taken made already). daddr is
+ * the error's destination. */
+static __always_inline int fp_taken_icmp(struct __sk_buff *skb, __u32 l3, __be32 daddr,
 					 __u32 hlen, __u32 tot_len)
 {
 	struct xdpfwd_flow_key key = {};
-	struct xdpfwd_config cfg;
 	struct xdpfwd_flow *e;
-	struct iphdr q;
-	__u16 ports[2];
+	const __u8 *icmp;
+	const struct iphdr *q;
+	const __be16 *ports;
+	__u8 icmp_buf[8 + sizeof(*q)];
+	__be16 ports_buf[2];
 	__u32 qp;
 	__u8 type;
 
-	if (bpf_skb_load_bytes(skb, l3 + hlen, &type, 1) ||
-	    !(type == 3 || type == 11 || type == 12))
+	/* Type, the rest of the ICMP header, then the quoted IP header. */
+	icmp = fp_hdr(skb, l3 + hlen, sizeof(icmp_buf), icmp_buf);
+	if (!icmp)
 		return 0;
-	if (bpf_skb_load_bytes(skb, l3 + hlen + 8, &q, sizeof(q)))
+	type = icmp[0];
+	if (!(type == 3 || type == 11 || type == 12))
 		return 0;
-	if (q.version != 4 || q.ihl < 5 || (q.protocol != IPPROTO_TCP && q.protocol != IPPROTO_UDP) ||
-	    (q.frag_off & bpf_htons(IP_OFFSET)))
+	q = (const void *)(icmp + 8);
+	if (q->version != 4 || q->ihl < 5 || (q->protocol != IPPROTO_TCP && q->protocol != IPPROTO_UDP) ||
+	    (q->frag_off & bpf_htons(IP_OFFSET)))
 		return 0;
-	qp = hlen + 8 + q.ihl * 4;
-	if (qp + 4 > tot_len || iph->daddr != q.saddr ||
-	    bpf_skb_load_bytes(skb, l3 + qp, ports, sizeof(ports)))
+	qp = hlen + 8 + q->ihl * 4;
+	if (qp + 4 > tot_len || daddr != q->saddr)
 		return 0;
-	key.saddr = q.daddr;
-	key.daddr = q.saddr;
+	key.saddr = q->daddr;
+	key.daddr = q->saddr;
+	key.proto = q->protocol;
+	ports = fp_hdr(skb, l3 + qp, sizeof(ports_buf), ports_buf);
+	if (!ports)
+		return 0;
 	key.sport = ports[1];
 	key.dport = ports[0];
-	key.proto = q.protocol;
-	ct_config_load(&cfg);
 	e = bpf_map_lookup_elem(&xdpfwd_flows, &key);
-	return e && ct_live(&key, e, bpf_ktime_get_coarse_ns(), &cfg);
+	return e && fp_live(&key, e);
 }
 
 /*
  * 1 when FastPath will translate (or drop) this packet: IPv4 TCP/UDP with
  * valid headers, not a fragment, TTL > 1, and a live flow or a rule for
  * it; or an ICMP error about a live flow. Untagged or behind up to two
- * VLAN tags (fp_l3). IPv6: fp_taken6. Headers are copied with
- * bpf_skb_load_bytes, so non-linear skbs work.
+ * VLAN tags (fp_l3). IPv6: fp_taken6. Headers are read in place, or
+ * copied when a non-linear skb holds them in fragments (fp_hdr).
  */
 static __always_inline int fp_taken(struct __sk_buff *skb)
 {
 	struct xdpfwd_flow_key key = {};
-	struct xdpfwd_config cfg;
 	struct xdpfwd_flow *e;
-	struct iphdr iph;
+	const struct iphdr *iph;
+	struct iphdr iph_buf;
+	const __u8 *l4;
+	__u8 l4_buf[sizeof(struct tcphdr)];
 	__u32 hlen, tot_len, l4_len, len = skb->len;
-	__u16 ports[2];
-	__u8 tcp_flags = 0;
-	__be16 proto;
+	__u8 tcp_flags = 0, proto;
+	__be16 l3_proto;
 	int l3;
 
-	l3 = fp_l3(skb, &proto);
+	l3 = fp_l3(skb, &l3_proto);
 	if (l3 < 0)
 		return 0;
-	if (proto == bpf_htons(ETH_P_IPV6))
+	if (l3_proto == bpf_htons(ETH_P_IPV6))
 		return fp_taken6(skb, l3);
-	if (proto != bpf_htons(ETH_P_IP))
+	if (l3_proto != bpf_htons(ETH_P_IP))
 		return 0;
-	if (bpf_skb_load_bytes(skb, l3, &iph, sizeof(iph)))
+	iph = fp_hdr(skb, l3, sizeof(*iph), &iph_buf);
+	if (!iph)
 		return 0;
-	if (iph.version != 4 || iph.ihl < 5 || ip_is_fragment(&iph) || iph.ttl <= 1)
+	if (iph->version != 4 || iph->ihl < 5 || ip_is_fragment(iph) || iph->ttl <= 1)
 		return 0;
-	hlen = iph.ihl * 4;
-	tot_len = bpf_ntohs(iph.tot_len);
+	hlen = iph->ihl * 4;
+	tot_len = bpf_ntohs(iph->tot_len);
 	if (tot_len < hlen || l3 + tot_len > len)
 		return 0;
 	l4_len = tot_len - hlen;
-	if (iph.protocol == IPPROTO_TCP) {
-		__u8 doff;
+	key.saddr = iph->saddr;
+	key.daddr = iph->daddr;
+	key.proto = proto = iph->protocol;
+	if (proto == IPPROTO_TCP) {
+		l4 = fp_hdr(skb, l3 + hlen, sizeof(struct tcphdr), l4_buf);
+		if (!l4)
+			return 0;
+		if ((l4[12] >> 4) < 5 || (__u32)(l4[12] >> 4) * 4 > l4_len)
+			return 0;
+		tcp_flags = l4[13];
+	} else if (proto == IPPROTO_UDP) {
+		__u32 ulen;
 
-		if (l3 + hlen + sizeof(struct tcphdr) > len ||
-		    bpf_skb_load_bytes(skb, l3 + hlen + 12, &doff, 1))
+		l4 = fp_hdr(skb, l3 + hlen, sizeof(struct udphdr), l4_buf);
+		if (!l4 || l4_len < sizeof(struct udphdr))
 			return 0;
-		if ((doff >> 4) < 5 || (__u32)(doff >> 4) * 4 > l4_len)
-			return 0;
-		if (bpf_skb_load_bytes(skb, l3 + hlen + 13, &tcp_flags, 1))
-			return 0;
-	} else if (iph.protocol == IPPROTO_UDP) {
-		__u16 ulen;
-
-		if (l3 + hlen + sizeof(struct udphdr) > len || l4_len < sizeof(struct udphdr) ||
-		    bpf_skb_load_bytes(skb, l3 + hlen + 4, &ulen, 2))
-			return 0;
-		ulen = bpf_ntohs(ulen);
+		ulen = bpf_ntohs(((const struct udphdr *)l4)->len);
 		if (ulen < sizeof(struct udphdr) || ulen > l4_len)
 			return 0;
-	} else if (iph.protocol == IPPROTO_ICMP) {
-		return fp_taken_icmp(skb, l3, &iph, hlen, tot_len);
+	} else if (proto == IPPROTO_ICMP) {
+		return fp_taken_icmp(skb, l3, key.daddr, hlen, tot_len);
 	} else {
 		return 0;
 	}
-	if (bpf_skb_load_bytes(skb, l3 + hlen, ports, sizeof(ports)))
-		return 0;
-	key.saddr = iph.saddr;
-	key.daddr = iph.daddr;
-	key.sport = ports[0];
-	key.dport = ports[1];
-	key.proto = iph.protocol;
-	ct_config_load(&cfg);
+	key.sport = ((const __be16 *)l4)[0];
+	key.dport = ((const __be16 *)l4)[1];
 	e = bpf_map_lookup_elem(&xdpfwd_flows, &key);
 	/* A client SYN on a closing flow starts a new flow (ct_tcp_reuse):
 	 * taken only if a rule still matches. */
-	if (e && !ct_tcp_reuse(e->state, e->direction, tcp_flags) &&
-	    ct_live(&key, e, bpf_ktime_get_coarse_ns(), &cfg))
+	if (e && !ct_tcp_reuse(e->state, e->direction, tcp_flags) && fp_live(&key, e))
 		return 1;
 	/* A rule for the destination: exact, or wildcard on a local address. */
 	return mg_rule4(&key) != NULL;

@@ -19,6 +19,8 @@
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ipv6.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "xdpfwd_kern_user.h"
@@ -27,6 +29,7 @@
 #include "conntrack.h"
 #include "conntrack6.h"
 #include "maglev.h"
+#include "fastpath_skb.h"
 
 #ifndef AF_INET6
 #define AF_INET6 10
@@ -66,35 +69,50 @@ static __always_inline int fp_ct6_add(const struct xdpfwd_ct6_add *q)
 	return 1;
 }
 
+/* e is live (ct6_live); the config is loaded only for an entry that is
+ * not recent (fp_live). */
+static __always_inline int fp_live6(const struct xdpfwd_flow6_key *key, const struct xdpfwd_flow6 *e)
+{
+	__u64 now = bpf_ktime_get_coarse_ns();
+	struct xdpfwd_config cfg;
+
+	if (ct6_recent(e, now))
+		return 1;
+	ct_config_load(&cfg);
+	return ct6_live(key, e, now, &cfg);
+}
+
 /* An ICMPv6 error at off whose quote is a packet of a live flow; msg_end
- * is where the IPv6 payload ends (icmp6_error's checks). */
-static __always_inline int fp_taken6_icmp(struct __sk_buff *skb, const struct ipv6hdr *ip6h,
+ * is where the IPv6 payload ends, daddr the error's destination
+ * (icmp6_error's checks). */
+static __always_inline int fp_taken6_icmp(struct __sk_buff *skb, const __be32 *daddr,
 					  __u32 off, __u32 msg_end)
 {
 	struct xdpfwd_flow6_key key = {};
-	struct xdpfwd_config cfg;
 	struct xdpfwd_flow6 *e;
-	struct ipv6hdr q;
-	__u16 ports[2];
-	__u8 type;
+	const struct ipv6hdr *q;
+	const __be16 *ports;
+	const __u8 *icmp;
+	__u8 icmp_buf[8 + sizeof(*q) + 4];
 
-	if (bpf_skb_load_bytes(skb, off, &type, 1) || type < 1 || type > 4)
+	/* The ICMPv6 header, the quoted IPv6 header, its ports. */
+	if (off + 8 + sizeof(*q) + 4 > msg_end)
 		return 0;
-	if (off + 8 + sizeof(q) + sizeof(ports) > msg_end ||
-	    bpf_skb_load_bytes(skb, off + 8, &q, sizeof(q)) ||
-	    bpf_skb_load_bytes(skb, off + 8 + sizeof(q), ports, sizeof(ports)))
+	icmp = fp_hdr(skb, off, sizeof(icmp_buf), icmp_buf);
+	if (!icmp || icmp[0] < 1 || icmp[0] > 4)
 		return 0;
-	if ((q.nexthdr != IPPROTO_TCP && q.nexthdr != IPPROTO_UDP) ||
-	    !addr6_eq(ip6h->daddr.in6_u.u6_addr32, q.saddr.in6_u.u6_addr32))
+	q = (const void *)(icmp + 8);
+	ports = (const void *)(q + 1);
+	if ((q->nexthdr != IPPROTO_TCP && q->nexthdr != IPPROTO_UDP) ||
+	    !addr6_eq(daddr, q->saddr.in6_u.u6_addr32))
 		return 0;
-	addr6_copy(key.saddr, q.daddr.in6_u.u6_addr32);
-	addr6_copy(key.daddr, q.saddr.in6_u.u6_addr32);
+	addr6_copy(key.saddr, q->daddr.in6_u.u6_addr32);
+	addr6_copy(key.daddr, q->saddr.in6_u.u6_addr32);
 	key.sport = ports[1];
 	key.dport = ports[0];
-	key.proto = q.nexthdr;
-	ct_config_load(&cfg);
+	key.proto = q->nexthdr;
 	e = bpf_map_lookup_elem(&xdpfwd_flows6, &key);
-	return e && ct6_live(&key, e, bpf_ktime_get_coarse_ns(), &cfg);
+	return e && fp_live6(&key, e);
 }
 
 /*
@@ -102,79 +120,78 @@ static __always_inline int fp_taken6_icmp(struct __sk_buff *skb, const struct ip
  * header is at l3 (after the VLAN tags left in the bytes: fp_l3): TCP/UDP with
  * valid headers behind at most XDPFWD_MAX_EXTHDRS skippable extension
  * headers, hop limit > 1, and a live flow or a rule for it; or an ICMPv6
- * error about a live flow. A subprogram: its stack stays off the IPv4
- * classifier's.
+ * error about a live flow. Headers are read in place (fp_hdr). A
+ * subprogram: its stack stays off the IPv4 classifier's.
  */
 static __attribute__((noinline)) int fp_taken6(struct __sk_buff *skb, __u32 l3)
 {
 	struct xdpfwd_flow6_key key = {};
-	struct xdpfwd_config cfg;
 	struct xdpfwd_flow6 *e;
-	struct ipv6hdr ip6h;
-	struct ip6_ext_hdr ext;
-	__u32 off = l3 + sizeof(ip6h), len = skb->len, payload, hlen, msg_end;
-	__u16 ports[2];
+	const struct ipv6hdr *ip6h;
+	const struct ip6_ext_hdr *ext;
+	const __u8 *l4;
+	struct ipv6hdr ip6h_buf;
+	struct ip6_ext_hdr ext_buf;
+	__u8 l4_buf[sizeof(struct tcphdr)];
+	__u32 off = l3 + sizeof(*ip6h), len = skb->len, payload, hlen, msg_end;
 	__u8 next, tcp_flags = 0;
 	int i;
 
-	if (bpf_skb_load_bytes(skb, l3, &ip6h, sizeof(ip6h)))
+	ip6h = fp_hdr(skb, l3, sizeof(*ip6h), &ip6h_buf);
+	if (!ip6h)
 		return 0;
-	payload = bpf_ntohs(ip6h.payload_len);
-	if (ip6h.version != 6 || payload == 0 || off + payload > len || ip6h.hop_limit <= 1)
+	payload = bpf_ntohs(ip6h->payload_len);
+	if (ip6h->version != 6 || payload == 0 || off + payload > len || ip6h->hop_limit <= 1)
 		return 0;
 	msg_end = off + payload;
-	next = ip6h.nexthdr;
+	next = ip6h->nexthdr;
+	addr6_copy(key.saddr, ip6h->saddr.in6_u.u6_addr32);
+	addr6_copy(key.daddr, ip6h->daddr.in6_u.u6_addr32);
 	/* parse_ip6hdr's walk: hop-by-hop, spent routing, destination options. */
 	for (i = 0; i <= XDPFWD_MAX_EXTHDRS; i++) {
 		if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING && next != IPPROTO_DSTOPTS)
 			break;
-		if (i == XDPFWD_MAX_EXTHDRS || bpf_skb_load_bytes(skb, off, &ext, sizeof(ext)))
+		if (i == XDPFWD_MAX_EXTHDRS)
 			return 0;
-		if (next == IPPROTO_ROUTING && ext.segs_left)
+		ext = fp_hdr(skb, off, sizeof(*ext), &ext_buf);
+		if (!ext || (next == IPPROTO_ROUTING && ext->segs_left))
 			return 0;
-		hlen = ((__u32)ext.hdrlen + 1) * 8;
+		hlen = ((__u32)ext->hdrlen + 1) * 8;
 		if (hlen > payload)
 			return 0;
 		payload -= hlen;
 		off += hlen;
-		next = ext.nexthdr;
+		next = ext->nexthdr;
 	}
 	if (next == IPPROTO_TCP) {
-		__u8 doff;
-
-		if (off + 20 > len || bpf_skb_load_bytes(skb, off + 12, &doff, 1))
+		l4 = fp_hdr(skb, off, sizeof(struct tcphdr), l4_buf);
+		if (!l4)
 			return 0;
-		if ((doff >> 4) < 5 || (__u32)(doff >> 4) * 4 > payload)
+		if ((l4[12] >> 4) < 5 || (__u32)(l4[12] >> 4) * 4 > payload)
 			return 0;
-		if (bpf_skb_load_bytes(skb, off + 13, &tcp_flags, 1))
-			return 0;
+		tcp_flags = l4[13];
 	} else if (next == IPPROTO_UDP) {
-		__u16 ulen;
+		__u32 ulen;
 
-		if (off + 8 > len || payload < 8 || bpf_skb_load_bytes(skb, off + 4, &ulen, 2))
+		l4 = fp_hdr(skb, off, sizeof(struct udphdr), l4_buf);
+		if (!l4 || payload < 8)
 			return 0;
-		ulen = bpf_ntohs(ulen);
+		ulen = bpf_ntohs(((const struct udphdr *)l4)->len);
 		if (ulen < 8 || ulen > payload)
 			return 0;
 	} else if (next == IPPROTO_ICMPV6) {
-		return fp_taken6_icmp(skb, &ip6h, off, msg_end);
+		return fp_taken6_icmp(skb, key.daddr, off, msg_end);
 	} else {
 		/* Fragments, AH, other upper layers: the stack's. */
 		return 0;
 	}
-	if (bpf_skb_load_bytes(skb, off, ports, sizeof(ports)))
-		return 0;
-	addr6_copy(key.saddr, ip6h.saddr.in6_u.u6_addr32);
-	addr6_copy(key.daddr, ip6h.daddr.in6_u.u6_addr32);
-	key.sport = ports[0];
-	key.dport = ports[1];
+	key.sport = ((const __be16 *)l4)[0];
+	key.dport = ((const __be16 *)l4)[1];
 	key.proto = next;
-	ct_config_load(&cfg);
 	e = bpf_map_lookup_elem(&xdpfwd_flows6, &key);
 	/* A client SYN on a closing flow starts a new flow: taken only if a
 	 * rule still matches. */
-	if (e && !ct_tcp_reuse(e->state, e->direction, tcp_flags) &&
-	    ct6_live(&key, e, bpf_ktime_get_coarse_ns(), &cfg))
+	if (e && !ct_tcp_reuse(e->state, e->direction, tcp_flags) && fp_live6(&key, e))
 		return 1;
 	return mg_rule6(&key) != NULL;
 }
