@@ -10,28 +10,16 @@ import Testing
 @Suite("Attach, detach, pinning and rollback", .serialized,
        .enabled(if: Capabilities.bpfAndNetns, Capabilities.reason))
 final class AttachTests {
-    let namespace: NetworkNamespace
-    let bpffs: String
-    let layout: PinLayout
+    /// v0 - v1 and a bridge d0.
+    let bed: PinnedBed
+    var namespace: NetworkNamespace { bed.namespace }
+    var bpffs: String { bed.bpffs }
+    var layout: PinLayout { bed.layout }
     private static let counter = DatapathFixture.Counter()
 
     init() throws {
-        let id = "\(getpid())-\(Self.counter.next())"
-        namespace = try NetworkNamespace(name: "xfa-\(id)")
-        try namespace.ip(["link", "add", "v0", "type", "veth", "peer", "name", "v1"])
-        try namespace.ip(["link", "add", "d0", "type", "bridge"])
-        for device in ["v0", "v1", "d0"] { try namespace.ip(["link", "set", device, "up"]) }
-        try namespace.ip(["addr", "add", "198.18.0.1/24", "dev", "v0"])
-        bpffs = "/run/xdpfwd-test-bpffs-\(id)"
-        mkdir(bpffs, 0o700)
-        try run("/bin/mount", ["-t", "bpf", "bpf", bpffs])
-        layout = try PinLayout(directory: "\(bpffs)/xdpfwd")
-    }
-
-    deinit {
-        _ = try? namespace.enter { try Attacher(layout: layout).detachAll(purge: true) }
-        _ = try? run("/bin/umount", [bpffs])
-        rmdir(bpffs)
+        bed = try PinnedBed(namespacePrefix: "xfa", mountTag: "", id: "\(getpid())-\(Self.counter.next())",
+                            extraLinks: [("d0", "bridge")])
     }
 
     func inside<T>(_ body: () throws -> T) throws -> T { try namespace.enter(body) }

@@ -11,27 +11,14 @@ import Testing
 /// for the test, real interfaces in a throwaway namespace.
 @Suite("Pinned state versions", .serialized, .enabled(if: Capabilities.bpfAndNetns, Capabilities.reason))
 final class PinnedStateTests {
-    let namespace: NetworkNamespace
-    let bpffs: String
-    let layout: PinLayout
+    let bed: PinnedBed
+    var namespace: NetworkNamespace { bed.namespace }
+    var bpffs: String { bed.bpffs }
+    var layout: PinLayout { bed.layout }
     private static let counter = DatapathFixture.Counter()
 
     init() throws {
-        let id = "\(getpid())-\(Self.counter.next())"
-        namespace = try NetworkNamespace(name: "xfs-\(id)")
-        try namespace.ip(["link", "add", "v0", "type", "veth", "peer", "name", "v1"])
-        for device in ["v0", "v1"] { try namespace.ip(["link", "set", device, "up"]) }
-        try namespace.ip(["addr", "add", "198.18.0.1/24", "dev", "v0"])
-        bpffs = "/run/xdpfwd-test-bpffs-xfs-\(id)"
-        mkdir(bpffs, 0o700)
-        try run("/bin/mount", ["-t", "bpf", "bpf", bpffs])
-        layout = try PinLayout(directory: "\(bpffs)/xdpfwd")
-    }
-
-    deinit {
-        _ = try? namespace.enter { try Attacher(layout: layout).detachAll(purge: true) }
-        _ = try? run("/bin/umount", [bpffs])
-        rmdir(bpffs)
+        bed = try PinnedBed(namespacePrefix: "xfs", mountTag: "xfs-", id: "\(getpid())-\(Self.counter.next())")
     }
 
     func inside<T>(_ body: () throws -> T) throws -> T { try namespace.enter(body) }
