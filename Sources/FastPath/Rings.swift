@@ -104,7 +104,8 @@ struct TXCursor {
     let frameSize: UInt32
     let frameCount: UInt32
     let capacity: Int
-    /// Pending frames that trigger a kick (RingGeometry.txBatch).
+    /// Frames queued since the last kick that trigger the next one
+    /// (RingGeometry.txBatch).
     let batch: Int
     var next: UInt32 = 0
     /// Frames queued since the last kick (frames the kernel left pending

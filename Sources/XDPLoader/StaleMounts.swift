@@ -10,13 +10,8 @@ public enum StaleMounts {
     /// `/run/xdpfwd-test-bpffs-xfs-PID-N` (PinnedStateTests),
     /// `/run/xdpfwd-bench/xfbPID` (`bench topo`).
     public static func ownerPID(ofMountPoint path: String) -> pid_t? {
-        func pid(_ text: Substring) -> pid_t? {
-            guard !text.isEmpty, text.count <= 10, text.allSatisfy({ $0.isASCII && $0.isNumber }),
-                  let value = pid_t(text), value > 0 else { return nil }
-            return value
-        }
-        func number(_ text: Substring) -> Bool { !text.isEmpty && text.allSatisfy { $0.isASCII && $0.isNumber } }
-
+        let pid = StaleNamespaces.pid(_:) as (Substring) -> pid_t?
+        let number = StaleNamespaces.isNumber(_:) as (Substring) -> Bool
         for prefix in ["/run/xdpfwd-test-bpffs-xfs-", "/run/xdpfwd-test-bpffs-"] where path.hasPrefix(prefix) {
             let parts = path.dropFirst(prefix.count).split(separator: "-", omittingEmptySubsequences: false)
             guard parts.count == 2, number(parts[1]) else { return nil }

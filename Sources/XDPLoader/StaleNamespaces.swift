@@ -19,12 +19,8 @@ public enum StaleNamespaces {
     /// The PID in `name` when it is one of the names above, nil otherwise.
     public static func ownerPID(of name: String) -> pid_t? {
         let parts = name.split(separator: "-", omittingEmptySubsequences: false).map(String.init)
-        func pid(_ text: String) -> pid_t? {
-            guard !text.isEmpty, text.count <= 10, text.allSatisfy(\.isASCII), text.allSatisfy(\.isNumber),
-                  let value = pid_t(text), value > 0 else { return nil }
-            return value
-        }
-        func number(_ text: String) -> Bool { !text.isEmpty && text.allSatisfy { $0.isASCII && $0.isNumber } }
+        let pid = Self.pid(_:) as (String) -> pid_t?
+        let number = Self.isNumber(_:) as (String) -> Bool
 
         for prefix in numberedPrefixes {
             let words = prefix.split(separator: "-").count
@@ -46,6 +42,17 @@ public enum StaleNamespaces {
             return pid(String(parts[0].dropFirst(3)))
         }
         return nil
+    }
+
+    /// A PID written in ASCII digits, nil for anything else (or 0).
+    static func pid<S: StringProtocol>(_ text: S) -> pid_t? {
+        guard isNumber(text), text.count <= 10, let value = pid_t(text), value > 0 else { return nil }
+        return value
+    }
+
+    /// One or more ASCII digits.
+    static func isNumber<S: StringProtocol>(_ text: S) -> Bool {
+        !text.isEmpty && text.allSatisfy { $0.isASCII && $0.isNumber }
     }
 
     /// A process with this PID exists (in our PID namespace).
